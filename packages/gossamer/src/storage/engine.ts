@@ -1,0 +1,92 @@
+/**
+ * The storage port: every engine (LMDB, in-memory) implements `Engine` and passes the one
+ * compliance suite in `test/storage/compliance.ts`. Records are versioned; a write whose version
+ * is not greater than the stored one is refused (last-writer-wins by version), and the engine
+ * reports which happened.
+ *
+ * Reads are synchronous (LMDB reads are memory-mapped; the in-memory engine is trivially sync).
+ * Writes are asynchronous and resolve only once durable under the engine's durability mode.
+ */
+import type { Version } from '../hlc/version.ts'
+
+/** One stored record: a value or a tombstone, always with a version. */
+export interface StoredRecord {
+  readonly version: Version
+  /** The value bytes, or `null` for a tombstone (a delete). */
+  readonly value: Uint8Array | null
+  /** Absolute expiry in Unix milliseconds; the record reads as absent at or after it. */
+  readonly expiresAtMs?: number | undefined
+  /** Content type given by the writer (kept and returned by `/v1/kv`). */
+  readonly contentType?: string | undefined
+}
+
+/** A condition checked atomically with the write (HTTP If-Match / If-None-Match: *). */
+export type WriteCondition =
+  /** The live (non-tombstone, unexpired) record must exist and have exactly this version. */
+  | { readonly kind: 'version'; readonly version: Version }
+  /** There must be no live record for the key. */
+  | { readonly kind: 'absent' }
+
+export type WriteOutcome =
+  | { readonly status: 'applied'; readonly previous: StoredRecord | undefined }
+  /** The stored record's version is >= the incoming one; nothing was written. */
+  | { readonly status: 'stale'; readonly current: StoredRecord }
+  /** The write condition did not hold; nothing was written. */
+  | { readonly status: 'condition_failed'; readonly current: StoredRecord | undefined }
+
+export interface WriteEntry {
+  readonly key: string
+  readonly record: StoredRecord
+  readonly condition?: WriteCondition | undefined
+}
+
+export interface ScanOptions {
+  /** Only keys starting with this prefix (default: all keys). */
+  readonly prefix?: string | undefined
+  /** Resume strictly after this key (the `cursor` returned by the previous page). */
+  readonly after?: string | undefined
+  /** Maximum number of entries returned (>= 1). */
+  readonly limit: number
+  /** Include tombstones and expired records (replication needs them; the API does not). */
+  readonly includeDead?: boolean | undefined
+  /** Time used to decide expiry, Unix ms (callers pass their clock; engines never read one). */
+  readonly nowMs: number
+}
+
+export interface ScanPage {
+  readonly entries: ReadonlyArray<{ readonly key: string; readonly record: StoredRecord }>
+  /** Present when more entries may follow: pass as `after` to get the next page. */
+  readonly cursor?: string | undefined
+}
+
+export interface EngineStats {
+  /** Number of stored records, tombstones included. */
+  readonly keyCount: number
+  /** Approximate bytes used by the store (file size for LMDB). */
+  readonly sizeBytes: number
+}
+
+/**
+ * `sync`: every acknowledged write is on stable storage (fsync before the promise resolves).
+ * `relaxed`: writes are acknowledged once in the OS page cache; a machine crash (not a process
+ * crash) can lose the last moments of writes.
+ */
+export type Durability = 'sync' | 'relaxed'
+
+export interface Engine {
+  /** The raw record, tombstones and expired records included. */
+  getRecord(key: string): StoredRecord | undefined
+  /** Writes one record under last-writer-wins and the optional condition. */
+  write(entry: WriteEntry): Promise<WriteOutcome>
+  /** Writes many records in one durable commit; outcomes are in input order. */
+  writeBatch(entries: readonly WriteEntry[]): Promise<WriteOutcome[]>
+  /** Ordered (by UTF-8 byte order of keys) scan with limit and resume cursor. */
+  scan(options: ScanOptions): ScanPage
+  /**
+   * Removes tombstones whose version is older than `tombstoneBeforeMs` and records that expired
+   * before `nowMs`, at most `limit` of them; returns how many were removed.
+   */
+  purge(options: { tombstoneBeforeMs: number; nowMs: number; limit: number }): Promise<number>
+  stats(): EngineStats
+  close(): Promise<void>
+}
