@@ -1,0 +1,140 @@
+/**
+ * Shared benchmark plumbing: start server processes and find their addresses, sample their CPU
+ * time from /proc, run autocannon with per-request keys, summarise repeated runs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { createInterface } from 'node:readline'
+import autocannon from 'autocannon'
+
+export interface Server {
+  readonly name: string
+  readonly http: string
+  readonly child: ChildProcess
+  readonly info: Record<string, unknown>
+}
+
+/** Spawns `node --import tsx <args>` and resolves once it prints its `listening` JSON line. */
+export async function startServer(
+  name: string,
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })
+  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${name}: no listening line in ${timeoutMs}ms`)),
+      timeoutMs,
+    )
+    child.once('exit', (code) => reject(new Error(`${name} exited early with code ${code}`)))
+    lines.on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as Record<string, unknown>
+        if (event.event === 'listening') {
+          clearTimeout(timer)
+          resolve(event)
+        }
+      } catch {
+        // not our line
+      }
+    })
+  })
+  return { name, http: String(info.http), child, info }
+}
+
+/** Stops a server by PID and waits (bounded) for it to exit. */
+export async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode !== null || server.child.pid === undefined) return
+  const exited = new Promise((resolve) => server.child.once('exit', resolve))
+  process.kill(server.child.pid, 'SIGTERM')
+  const timer = setTimeout(
+    () => server.child.pid && process.kill(server.child.pid, 'SIGKILL'),
+    10_000,
+  )
+  await exited
+  clearTimeout(timer)
+}
+
+/** User + system CPU seconds used so far by a process (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return ticks / 100
+}
+
+export interface RunResult {
+  readonly opsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly p999Ms: number
+  readonly errors: number
+  readonly non2xx: number
+  readonly serverCpuSec: number
+}
+
+export interface LoadOptions {
+  readonly url: string
+  readonly connections: number
+  readonly durationSec?: number
+  readonly amount?: number
+  readonly method: 'GET' | 'PUT'
+  /** Path for the n-th request. */
+  readonly path: (n: number) => string
+  readonly body?: Buffer
+  readonly headers?: Record<string, string>
+  readonly serverPids: number[]
+}
+
+export async function load(options: LoadOptions): Promise<RunResult> {
+  let n = 0
+  const cpuBefore = options.serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    ...(options.amount !== undefined
+      ? { amount: options.amount }
+      : { duration: options.durationSec ?? 10 }),
+    requests: [
+      {
+        method: options.method,
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        headers: options.headers ?? {},
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, path: options.path(n++) }),
+      },
+    ],
+  })
+  const cpuAfter = options.serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+  return {
+    opsPerSec: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    p999Ms: result.latency.p99_9 ?? result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    serverCpuSec: cpuAfter - cpuBefore,
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export function machine(): string {
+  const cpus = os.cpus()
+  return `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`
+}
+
+/** Deterministic pseudo-random key index for the n-th request (no Math.random: runs repeat). */
+export function keyIndex(n: number, keyCount: number): number {
+  let x = (n + 1) * 0x9e3779b1
+  x ^= x >>> 15
+  x = Math.imul(x, 0x85ebca6b)
+  x ^= x >>> 13
+  return (x >>> 0) % keyCount
+}
