@@ -37,3 +37,23 @@ export function parseVersion(text: string): Version | undefined {
   if (!Number.isSafeInteger(wallMs) || logical > 0xffff_ffff) return undefined
   return { wallMs, logical, nodeId: m[3]! }
 }
+
+/** Largest logical counter a version may carry; the HLC moves `wallMs` on past it. */
+export const VERSION_LOGICAL_MAX = 0xffff_ffff
+
+/**
+ * True when `v` is a well-formed version: `wallMs` a non-negative safe integer, `logical` an
+ * integer in 0..VERSION_LOGICAL_MAX, `nodeId` a non-empty string. Decoders use it to drop bad
+ * input instead of letting it reach the clock or the store.
+ */
+export function isValidVersion(v: Version): boolean {
+  return (
+    Number.isSafeInteger(v.wallMs) &&
+    v.wallMs >= 0 &&
+    Number.isInteger(v.logical) &&
+    v.logical >= 0 &&
+    v.logical <= VERSION_LOGICAL_MAX &&
+    typeof v.nodeId === 'string' &&
+    v.nodeId.length > 0
+  )
+}
