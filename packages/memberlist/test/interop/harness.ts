@@ -10,7 +10,7 @@
  * also exit by themselves when their stdin closes.
  *
  * Where Go or Debian's memberlist sources are missing, {@link skipUnlessGo} prints a loud warning
- * and skips; with GOSSAMER_REQUIRE_INTEROP=1 (CI) it fails instead, so CI cannot silently skip.
+ * and skips; with GOSSAMER_REQUIRE_GO=1 (set by .ci/run) it fails instead, so CI cannot silently skip.
  */
 
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process'
@@ -90,14 +90,17 @@ export interface Skippable {
 
 /**
  * Returns true when Go interop tests can run. Otherwise prints a LOUD warning to stderr and
- * skips the test — or, when GOSSAMER_REQUIRE_INTEROP=1, throws so the test fails.
+ * skips the test — or, when GOSSAMER_REQUIRE_GO=1 (CI), throws so the test fails.
  */
 export async function skipUnlessGo(t: Skippable): Promise<boolean> {
   const found = await goAvailable()
   if (found.ok) return true
   const message = `Go toolchain / memberlist sources not installed: ${found.reason}`
-  if (process.env['GOSSAMER_REQUIRE_INTEROP'] === '1') {
-    throw new Error(`${message} — and GOSSAMER_REQUIRE_INTEROP=1 demands the interop tests run`)
+  if (
+    process.env['GOSSAMER_REQUIRE_GO'] === '1' ||
+    process.env['GOSSAMER_REQUIRE_INTEROP'] === '1'
+  ) {
+    throw new Error(`${message} — and GOSSAMER_REQUIRE_GO=1 demands the interop tests run`)
   }
   if (!warnedSkip) {
     warnedSkip = true
