@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { open } from 'lmdb'
+import type { Engine } from '../../src/storage/engine.ts'
+import { LmdbEngine } from '../../src/storage/lmdb-engine.ts'
+import { encodeRecord } from '../../src/storage/record-codec.ts'
+import { engineCompliance } from './compliance.ts'
+
+const tempDirs: string[] = []
+after(async () => {
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })))
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gossamer-lmdb-'))
+  tempDirs.push(dir)
+  return dir
+}
+
+engineCompliance('LmdbEngine', async () => {
+  const path = await tempDir()
+  let current: Engine = await LmdbEngine.open({ path })
+  return {
+    get engine() {
+      return current
+    },
+    reopen: async () => {
+      await current.close()
+      current = await LmdbEngine.open({ path })
+      return current
+    },
+    cleanup: async () => {
+      await current.close()
+      await rm(path, { recursive: true, force: true })
+    },
+  }
+})
+
+describe('storage: LmdbEngine', () => {
+  it('stores keys as raw UTF-8 bytes, so LMDB order is UTF-8 byte order', async () => {
+    // Goal: the on-disk key is exactly the UTF-8 encoding (no ordered-binary escaping).
+    const path = await tempDir()
+    const engine = await LmdbEngine.open({ path })
+    const keys = ['\u0001' + 'x'.repeat(70), '\uFFFF', '😀', 'a\u0000b']
+    await engine.writeBatch(
+      keys.map((key) => ({
+        key,
+        record: { version: { wallMs: 1, logical: 0, nodeId: 'n' }, value: null },
+      })),
+    )
+    await engine.close()
+    const raw = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+    try {
+      const stored = [...raw.getKeys()].map((key) => Buffer.from(key))
+      const expected = keys.map((key) => Buffer.from(key, 'utf8')).sort(Buffer.compare)
+      assert.deepEqual(stored, expected)
+    } finally {
+      await raw.close()
+    }
+  })
+
+  it('detects a corrupted stored record with GOSSAMER_ERR_STORAGE_CORRUPT', async () => {
+    const path = await tempDir()
+    const good = encodeRecord({
+      version: { wallMs: 1, logical: 0, nodeId: 'n' },
+      value: new Uint8Array([9, 9]),
+    })
+    const bad = Buffer.from(good)
+    bad[bad.length - 6] = bad[bad.length - 6]! ^ 0x40
+    const raw = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+    await raw.put(Buffer.from('k'), bad)
+    await raw.close()
+    const engine = await LmdbEngine.open({ path })
+    try {
+      assert.throws(() => engine.getRecord('k'), { code: 'GOSSAMER_ERR_STORAGE_CORRUPT' })
+      await assert.rejects(
+        engine.write({
+          key: 'k',
+          record: { version: { wallMs: 2, logical: 0, nodeId: 'n' }, value: null },
+        }),
+        { code: 'GOSSAMER_ERR_STORAGE_CORRUPT' },
+      )
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it('opens in relaxed durability and still reads its own writes', async () => {
+    const path = await tempDir()
+    const engine = await LmdbEngine.open({ path, durability: 'relaxed', mapSizeBytes: 1 << 20 })
+    try {
+      assert.equal(engine.durability, 'relaxed')
+      const record = { version: { wallMs: 1, logical: 0, nodeId: 'n' }, value: new Uint8Array([1]) }
+      assert.equal((await engine.write({ key: 'k', record })).status, 'applied')
+      assert.deepEqual(engine.getRecord('k')?.value, new Uint8Array([1]))
+    } finally {
+      await engine.close()
+    }
+  })
+})
