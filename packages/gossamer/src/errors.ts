@@ -63,6 +63,10 @@ export const ERROR_CATALOGUE = {
     httpStatus: 400,
     meaning: 'The request URL cannot be decoded.',
   },
+  GOSSAMER_ERR_REQUEST_INVALID: {
+    httpStatus: 400,
+    meaning: 'The HTTP request is malformed and was rejected before routing.',
+  },
   GOSSAMER_ERR_HEADER_INVALID: {
     httpStatus: 400,
     meaning: 'A request header (such as If-Match) is malformed.',

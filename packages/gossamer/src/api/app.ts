@@ -1,0 +1,121 @@
+/**
+ * The HTTP application (Fastify): the original seed routes, `/v1/kv`, health, readiness and
+ * metrics, with one error shape everywhere. `buildApp` wires it over injected components, so
+ * tests drive it with `app.inject()` and no socket; `node.ts` makes it listen.
+ *
+ * Bodies are never parsed by Fastify: a catch-all content-type parser hands every route the raw
+ * bytes as a Buffer (`/v1/kv` stores any bytes of any type; `/put` parses its JSON itself, so a
+ * client that forgets `Content-Type: application/json` still works).
+ */
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
+import type { NodeConfig } from '../config.ts'
+import type { GossamerError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { Engine } from '../storage/engine.ts'
+import {
+  errorBody,
+  type RouteErrorConfig,
+  rawBadRequestResponse,
+  toGossamerError,
+} from './error-mapper.ts'
+import { KvService, type VersionClock } from './kv-service.ts'
+import type { NodeMetrics } from './metrics.ts'
+import { registerKvRoutes } from './routes/kv-routes.ts'
+import { registerNotFound } from './routes/not-found.ts'
+import { registerOpsRoutes } from './routes/ops-routes.ts'
+import { registerSeedRoutes } from './routes/seed-routes.ts'
+
+/** Says whether the node is ready to serve (started and not shutting down). */
+export interface Readiness {
+  isReady(): boolean
+}
+
+/** Capabilities and settings the app is built from. */
+export interface AppComponents {
+  readonly engine: Engine
+  readonly clock: VersionClock
+  readonly config: Pick<NodeConfig, 'name' | 'maxKeyBytes' | 'maxValueBytes'>
+  readonly logger: Logger
+  readonly metrics: NodeMetrics
+  /** Wall clock for TTL and expiry, Unix ms. @default Date.now */
+  readonly nowMs?: (() => number) | undefined
+  /** @default always ready */
+  readonly readiness?: Readiness | undefined
+  /** Called once when the storage engine fails (the node then stops serving). */
+  readonly onStorageFailure?: ((error: unknown) => void) | undefined
+}
+
+/** Largest `/put` JSON body: key and value may each be escaped up to 6 bytes per byte. */
+export function seedBodyLimitBytes(config: Pick<NodeConfig, 'maxKeyBytes' | 'maxValueBytes'>) {
+  return 6 * (config.maxKeyBytes + config.maxValueBytes) + 1024
+}
+
+/** Builds the Fastify app (not listening). Call `app.ready()` or `inject()` to use it. */
+export function buildApp(components: AppComponents): FastifyInstance {
+  const { config } = components
+  const app = Fastify({
+    loggerInstance: components.logger as FastifyBaseLogger,
+    // Per-request log lines cost throughput; metrics count requests instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: seedBodyLimitBytes(config),
+    return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      sendError(reply, toGossamerError(error), components.metrics)
+    },
+    clientErrorHandler: (_error, socket) => {
+      if (socket.writable) socket.end(rawBadRequestResponse())
+      else socket.destroy()
+    },
+  })
+  const kv = new KvService({
+    engine: components.engine,
+    clock: components.clock,
+    nowMs: components.nowMs ?? Date.now,
+    onStorageFailure: components.onStorageFailure,
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toGossamerError(error, request.routeOptions.config as RouteErrorConfig)
+    if (mapped.httpStatus >= 500) request.log.error({ err: error }, 'request failed')
+    sendError(reply, mapped, components.metrics)
+  })
+  instrument(app, components.metrics)
+  const readiness = components.readiness ?? { isReady: () => true }
+  const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }
+  registerSeedRoutes(app, { kv, limits })
+  registerKvRoutes(app, { kv, limits })
+  registerOpsRoutes(app, {
+    name: config.name,
+    metrics: components.metrics,
+    isReady: () => readiness.isReady() && kv.isHealthy,
+  })
+  registerNotFound(app)
+  return app
+}
+
+function sendError(reply: FastifyReply, error: GossamerError, metrics: NodeMetrics): void {
+  metrics.httpErrors.inc({ code: error.code })
+  reply
+    .code(error.httpStatus)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(errorBody(error))
+}
+
+function instrument(app: FastifyInstance, metrics: NodeMetrics): void {
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
+    metrics.observeRequest({
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: reply.statusCode,
+      durationMs: reply.elapsedTime,
+    })
+    done()
+  })
+}

@@ -1,0 +1,151 @@
+/**
+ * `/v1/kv`: binary-safe key-value routes with versions as entity tags.
+ *
+ * - `GET /v1/kv/{key}` → 200 raw bytes, `Content-Type` as stored (default
+ *   `application/octet-stream`), `ETag: "<version>"`, `Gossamer-Expires-At` (Unix ms) when a TTL
+ *   is set; 304 when `If-None-Match` matches; `HEAD` answers the same headers without a body.
+ * - `PUT /v1/kv/{key}[?ttl=30s]` raw body of any type → 201 (created) or 200 (replaced)
+ *   `{"key":"k","version":"..."}` and `ETag`; `If-Match` / `If-None-Match` → 412 on mismatch.
+ * - `DELETE /v1/kv/{key}` → 204, or 404 when there was no live value; honours `If-Match`.
+ * - `GET /v1/kv?prefix=&limit=&cursor=&values=true` → 200
+ *   `{"items":[{"key","version","contentType"?,"expiresAtMs"?,"value"? (base64)}],"cursor":...}`.
+ *
+ * The key is everything after `/v1/kv/` in the raw URL path, percent-decoded once, so keys may
+ * contain `/` (literally or as `%2F`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GossamerError } from '../../errors.ts'
+import { formatVersion } from '../../hlc/version.ts'
+import type { RouteErrorConfig } from '../error-mapper.ts'
+import {
+  checkValueSize,
+  decodeComponent,
+  decodeCursor,
+  encodeCursor,
+  etagConditionMatches,
+  etagOf,
+  type InputLimits,
+  parseEtagCondition,
+  parseFlag,
+  parseLimit,
+  parseTtlMs,
+  queryParam,
+  rawPathAfter,
+  validateKey,
+} from '../http-input.ts'
+import type { KvService, LiveRecord, WritePreconditions } from '../kv-service.ts'
+import { notFound } from './seed-routes.ts'
+
+/** Content type returned for values stored without one. */
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
+
+const CONTENT_TYPE_MAX_LENGTH = 256
+
+interface KvDeps {
+  readonly kv: KvService
+  readonly limits: InputLimits
+}
+
+/** Registers the `/v1/kv` routes. */
+export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
+  const { kv, limits } = deps
+  const putConfig: RouteErrorConfig = { bodyTooLargeCode: 'GOSSAMER_ERR_VALUE_TOO_LARGE' }
+  app.get('/v1/kv/*', async (request, reply) => {
+    const key = keyFromUrl(request.url, limits)
+    const record = kv.get(key)
+    if (record === undefined) throw notFound(key)
+    setRecordHeaders(reply, record)
+    const ifNoneMatch = parseEtagCondition(request.headers['if-none-match'], 'If-None-Match')
+    if (ifNoneMatch && etagConditionMatches(ifNoneMatch, record.version, { strong: false })) {
+      return reply.code(304).send()
+    }
+    return reply.send(
+      Buffer.from(record.value.buffer, record.value.byteOffset, record.value.length),
+    )
+  })
+  app.put(
+    '/v1/kv/*',
+    { bodyLimit: limits.maxValueBytes, config: putConfig },
+    async (req, reply) => {
+      const key = keyFromUrl(req.url, limits)
+      const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+      checkValueSize(value.length, limits)
+      const result = await kv.put({
+        key,
+        value,
+        contentType: contentTypeOf(req),
+        expiresAtMs: expiresAtMs(req, kv),
+        preconditions: preconditionsOf(req),
+      })
+      reply.header('etag', etagOf(result.version))
+      reply.code(result.previous === undefined ? 201 : 200)
+      return { key, version: formatVersion(result.version) }
+    },
+  )
+  app.delete('/v1/kv/*', async (request, reply) => {
+    const key = keyFromUrl(request.url, limits)
+    const result = await kv.delete({ key, preconditions: preconditionsOf(request) })
+    if (result.previous === undefined) throw notFound(key)
+    return reply.code(204).send()
+  })
+  app.get('/v1/kv', async (request) => listPage(request, deps))
+}
+
+function keyFromUrl(url: string, limits: InputLimits): string {
+  return validateKey(decodeComponent(rawPathAfter(url, '/v1/kv/'), 'key'), limits)
+}
+
+function setRecordHeaders(reply: FastifyReply, record: LiveRecord): void {
+  reply.header('content-type', record.contentType ?? DEFAULT_CONTENT_TYPE)
+  reply.header('etag', etagOf(record.version))
+  if (record.expiresAtMs !== undefined) reply.header('gossamer-expires-at', record.expiresAtMs)
+}
+
+function contentTypeOf(request: FastifyRequest): string | undefined {
+  const contentType = request.headers['content-type']
+  if (contentType === undefined || contentType === '') return undefined
+  if (contentType.length > CONTENT_TYPE_MAX_LENGTH) {
+    throw new GossamerError(
+      'GOSSAMER_ERR_HEADER_INVALID',
+      `Content-Type is longer than ${CONTENT_TYPE_MAX_LENGTH} characters`,
+    )
+  }
+  return contentType
+}
+
+function expiresAtMs(request: FastifyRequest, kv: KvService): number | undefined {
+  const ttl = queryParam(request.query, 'ttl')
+  return ttl === undefined ? undefined : kv.nowMs() + parseTtlMs(ttl)
+}
+
+function preconditionsOf(request: FastifyRequest): WritePreconditions | undefined {
+  const ifMatch = parseEtagCondition(request.headers['if-match'], 'If-Match')
+  const ifNoneMatch = parseEtagCondition(request.headers['if-none-match'], 'If-None-Match')
+  if (ifMatch === undefined && ifNoneMatch === undefined) return undefined
+  return { ifMatch, ifNoneMatch }
+}
+
+function listPage(request: FastifyRequest, deps: KvDeps) {
+  const { kv, limits } = deps
+  const prefix = queryParam(request.query, 'prefix') ?? ''
+  if (Buffer.byteLength(prefix, 'utf8') > limits.maxKeyBytes || /\p{Cs}/u.test(prefix)) {
+    throw new GossamerError('GOSSAMER_ERR_QUERY_INVALID', 'prefix is not a possible key prefix')
+  }
+  const limit = parseLimit(queryParam(request.query, 'limit'))
+  const cursorText = queryParam(request.query, 'cursor')
+  const after = cursorText ? decodeCursor(cursorText, limits) : undefined
+  const withValues = parseFlag(queryParam(request.query, 'values'), 'values')
+  const page = kv.list({ prefix: prefix === '' ? undefined : prefix, after, limit })
+  const items = page.entries.map(({ key, record }) => ({
+    key,
+    version: formatVersion(record.version),
+    ...(record.contentType !== undefined && { contentType: record.contentType }),
+    ...(record.expiresAtMs !== undefined && { expiresAtMs: record.expiresAtMs }),
+    ...(withValues && record.value !== null && { value: toBase64(record.value) }),
+  }))
+  return { items, cursor: page.cursor === undefined ? null : encodeCursor(page.cursor) }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64')
+}
