@@ -31,7 +31,13 @@ export type WriteOutcome =
   | { readonly status: 'applied'; readonly previous: StoredRecord | undefined }
   /** The stored record's version is >= the incoming one; nothing was written. */
   | { readonly status: 'stale'; readonly current: StoredRecord }
-  /** The write condition did not hold; nothing was written. */
+  /**
+   * The write condition did not hold; nothing was written. `current` is the LIVE record the
+   * condition was checked against (undefined when the key is absent, a tombstone or expired).
+   * Last-writer-wins is checked first: a redelivered write reports `stale`, not this.
+   * Expiry for conditions is judged at the incoming record's `version.wallMs` (engines read no
+   * clock; this makes the decision the same on every replica). See `record-rules.ts`.
+   */
   | { readonly status: 'condition_failed'; readonly current: StoredRecord | undefined }
 
 export interface WriteEntry {
@@ -55,7 +61,12 @@ export interface ScanOptions {
 
 export interface ScanPage {
   readonly entries: ReadonlyArray<{ readonly key: string; readonly record: StoredRecord }>
-  /** Present when more entries may follow: pass as `after` to get the next page. */
+  /**
+   * Present when more entries may follow: pass as `after` to get the next page. Absent means the
+   * scan is complete. NB: a page may hold fewer than `limit` entries and still carry a cursor
+   * (a page skips at most `SCAN_EXAMINED_MAX` dead entries before returning early), so callers
+   * must page on the cursor, never on `entries.length < limit`.
+   */
   readonly cursor?: string | undefined
 }
 
