@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { Version } from '../../src/hlc/version.ts'
 import type { Engine, StoredRecord, WriteOutcome } from '../../src/storage/engine.ts'
+import { SCAN_EXAMINED_MAX } from '../../src/storage/scan-page.ts'
 
 /** One engine instance under test, with the hooks the suite needs. */
 export interface EngineUnderTest {
@@ -372,6 +373,19 @@ function registerScanTests(factory: EngineFactory): void {
       const exact = engine.scan({ limit: 3, nowMs: NOW_MS })
       assert.equal(exact.cursor, undefined, 'no cursor when nothing follows')
       assert.deepEqual(engine.scan({ limit: 5, nowMs: NOW_MS, after: 'c' }).entries, [])
+    }))
+  it('bounds the dead entries one page skips and still reaches the live key after them', () =>
+    withEngine(factory, async ({ engine }) => {
+      const deadCount = SCAN_EXAMINED_MAX + 5
+      const key = (i: number) => `d${String(i).padStart(6, '0')}`
+      await engine.writeBatch(
+        Array.from({ length: deadCount }, (_, i) => ({ key: key(i), record: rec(v(1), null) })),
+      )
+      await engine.write({ key: 'z-live', record: rec(v(1), 'x') })
+      const first = engine.scan({ limit: 10, nowMs: NOW_MS })
+      assert.deepEqual(first.entries, [])
+      assert.ok(first.cursor !== undefined, 'an early page carries a cursor')
+      assert.deepEqual(scanAllKeys(engine, { limit: 10 }), ['z-live'])
     }))
 }
 
