@@ -1,0 +1,164 @@
+/**
+ * Primitive payload encoding for RPC messages (docs/rpc.md "Payload primitives"): big-endian
+ * fixed-width integers, `u64` limited to JavaScript safe integers, strings as `[u16 byteLength]
+ * [UTF-8]`, byte strings as `[u32 byteLength][bytes]`, flags as one byte 0 or 1. The reader is
+ * total from the outside: `run` turns any malformation into `{ ok: false }`.
+ */
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Grows as needed; `finish` returns exactly the written bytes. */
+export class PayloadWriter {
+  #buffer = new Uint8Array(64)
+  #view = new DataView(this.#buffer.buffer)
+  #at = 0
+
+  #reserve(extra: number): number {
+    if (this.#at + extra > this.#buffer.length) {
+      const next = new Uint8Array(Math.max(this.#buffer.length * 2, this.#at + extra))
+      next.set(this.#buffer.subarray(0, this.#at))
+      this.#buffer = next
+      this.#view = new DataView(next.buffer)
+    }
+    const at = this.#at
+    this.#at += extra
+    return at
+  }
+
+  u8(value: number): void {
+    // NB: reserve first; it may replace the view.
+    const at = this.#reserve(1)
+    this.#view.setUint8(at, value)
+  }
+
+  u16(value: number): void {
+    // NB: reserve first; it may replace the view.
+    const at = this.#reserve(2)
+    this.#view.setUint16(at, value)
+  }
+
+  u32(value: number): void {
+    // NB: reserve first; it may replace the view.
+    const at = this.#reserve(4)
+    this.#view.setUint32(at, value)
+  }
+
+  /** A non-negative safe integer as 8 bytes. Throws RangeError otherwise (a local bug). */
+  u64(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError('u64 must be a safe integer >= 0')
+    const at = this.#reserve(8)
+    this.#view.setUint32(at, Math.floor(value / 2 ** 32))
+    this.#view.setUint32(at + 4, value % 2 ** 32)
+  }
+
+  /** UTF-8 string of at most 65535 bytes (RangeError otherwise). */
+  string(text: string): void {
+    const bytes = encoder.encode(text)
+    if (bytes.length > 0xffff) throw new RangeError('string over 65535 bytes')
+    this.u16(bytes.length)
+    const at = this.#reserve(bytes.length)
+    this.#buffer.set(bytes, at)
+  }
+
+  /** A byte string of any length up to 2^32 − 1. */
+  bytes(value: Uint8Array): void {
+    this.u32(value.length)
+    const at = this.#reserve(value.length)
+    this.#buffer.set(value, at)
+  }
+
+  finish(): Uint8Array {
+    return this.#buffer.slice(0, this.#at)
+  }
+}
+
+class MalformedPayload extends Error {}
+
+/** Reads what `PayloadWriter` wrote; any misread aborts `run` with `{ ok: false }`. */
+export class PayloadReader {
+  readonly #bytes: Uint8Array
+  readonly #view: DataView
+  #at = 0
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  /** Runs a decode; a malformed payload becomes `{ ok: false }`. Other errors are bugs and propagate. */
+  run<T>(read: () => T): { ok: true; value: T } | { ok: false; reason: string } {
+    try {
+      return { ok: true, value: read() }
+    } catch (error) {
+      if (error instanceof MalformedPayload) return { ok: false, reason: error.message }
+      throw error
+    }
+  }
+
+  /** Aborts the decode. */
+  fail(reason: string): never {
+    throw new MalformedPayload(reason)
+  }
+
+  atEnd(): boolean {
+    return this.#at === this.#bytes.length
+  }
+
+  #take(count: number): number {
+    if (this.#at + count > this.#bytes.length) this.fail('truncated')
+    const at = this.#at
+    this.#at += count
+    return at
+  }
+
+  u8(): number {
+    return this.#view.getUint8(this.#take(1))
+  }
+
+  u16(): number {
+    return this.#view.getUint16(this.#take(2))
+  }
+
+  u32(): number {
+    return this.#view.getUint32(this.#take(4))
+  }
+
+  u64(): number {
+    const at = this.#take(8)
+    const value = this.#view.getUint32(at) * 2 ** 32 + this.#view.getUint32(at + 4)
+    if (!Number.isSafeInteger(value)) this.fail('u64 beyond safe integer')
+    return value
+  }
+
+  /** A 0/1 byte. */
+  flag(): boolean {
+    const value = this.u8()
+    if (value > 1) this.fail('flag')
+    return value === 1
+  }
+
+  string(): string {
+    const length = this.u16()
+    const at = this.#take(length)
+    try {
+      return decoder.decode(this.#bytes.subarray(at, at + length))
+    } catch {
+      return this.fail('invalid UTF-8')
+    }
+  }
+
+  bytes(): Uint8Array {
+    const length = this.u32()
+    const at = this.#take(length)
+    return this.#bytes.slice(at, at + length)
+  }
+
+  /** A u32 item count, refused if the remaining bytes cannot hold that many items. */
+  count(minItemBytes: number): number {
+    const value = this.u32()
+    if (value * minItemBytes > this.#bytes.length - this.#at) this.fail('count exceeds payload')
+    return value
+  }
+}
