@@ -26,3 +26,22 @@ export class StorageKeyError extends GossamerError {
     this.name = 'StorageKeyError'
   }
 }
+
+/**
+ * The engine failed to open, read or durably write (an I/O error, a full disk, a map that cannot
+ * grow). The node treats it as fatal and stops serving (house style B7); `cause` has the
+ * underlying error.
+ */
+export class StorageFailureError extends GossamerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GOSSAMER_ERR_STORAGE_FAILED', message, options)
+    this.name = 'StorageFailureError'
+  }
+}
+
+/** Rethrows `error` as-is when it already has a Gossamer code, else as a StorageFailureError. */
+export function asStorageError(error: unknown, doing: string): Error {
+  if (error instanceof GossamerError) return error
+  const detail = error instanceof Error ? error.message : String(error)
+  return new StorageFailureError(`storage failed while ${doing}: ${detail}`, { cause: error })
+}

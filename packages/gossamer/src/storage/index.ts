@@ -22,7 +22,7 @@ export type {
   WriteEntry,
   WriteOutcome,
 } from './engine.ts'
-export { StorageCorruptionError, StorageKeyError } from './errors.ts'
+export { StorageCorruptionError, StorageFailureError, StorageKeyError } from './errors.ts'
 export { compareKeys } from './keys.ts'
 export { LMDB_ENGINE_KEY_BYTES_MAX, LmdbEngine, type LmdbEngineOptions } from './lmdb-engine.ts'
 export { MEMORY_ENGINE_KEY_BYTES_MAX, MemoryEngine } from './memory-engine.ts'

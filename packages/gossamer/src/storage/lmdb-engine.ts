@@ -39,6 +39,7 @@ import type {
   WriteEntry,
   WriteOutcome,
 } from './engine.ts'
+import { asStorageError } from './errors.ts'
 import { assertStorableKey } from './keys.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import { decideWrite, isPurgeable } from './record-rules.ts'
@@ -85,16 +86,20 @@ export class LmdbEngine implements Engine {
   /** Opens (creating if needed) the environment in directory `options.path`. */
   static async open(options: LmdbEngineOptions): Promise<LmdbEngine> {
     const durability = options.durability ?? 'sync'
-    await mkdir(options.path, { recursive: true })
-    const db = open<Bytes, Bytes>({
-      path: options.path,
-      keyEncoding: 'binary',
-      encoding: 'binary',
-      overlappingSync: false,
-      noSync: durability === 'relaxed',
-      ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes }),
-    })
-    return new LmdbEngine(options.path, durability, db)
+    try {
+      await mkdir(options.path, { recursive: true })
+      const db = open<Bytes, Bytes>({
+        path: options.path,
+        keyEncoding: 'binary',
+        encoding: 'binary',
+        overlappingSync: false,
+        noSync: durability === 'relaxed',
+        ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes }),
+      })
+      return new LmdbEngine(options.path, durability, db)
+    } catch (error) {
+      throw asStorageError(error, `opening ${options.path}`)
+    }
   }
 
   getRecord(key: string): StoredRecord | undefined {
@@ -119,7 +124,11 @@ export class LmdbEngine implements Engine {
       }
     })
     if (prepared.length === 0) return []
-    return this.#db.transaction(() => this.#applyInTransaction(prepared))
+    try {
+      return await this.#db.transaction(() => this.#applyInTransaction(prepared))
+    } catch (error) {
+      throw asStorageError(error, `writing ${prepared.length} record(s)`)
+    }
   }
 
   scan(options: ScanOptions): ScanPage {
@@ -140,7 +149,14 @@ export class LmdbEngine implements Engine {
       if (isPurgeable(entry.record(), options)) candidates.push(Buffer.from(entry.key, 'utf8'))
     }
     if (candidates.length === 0) return 0
-    return this.#db.transaction(() => {
+    return this.#removePurgeable(candidates, options)
+  }
+
+  async #removePurgeable(
+    candidates: readonly Bytes[],
+    options: { tombstoneBeforeMs: number; nowMs: number },
+  ): Promise<number> {
+    const removal = this.#db.transaction(() => {
       let removedCount = 0
       for (const keyBytes of candidates) {
         const encoded = this.#db.get(keyBytes)
@@ -150,6 +166,11 @@ export class LmdbEngine implements Engine {
       }
       return removedCount
     })
+    try {
+      return await removal
+    } catch (error) {
+      throw asStorageError(error, 'purging')
+    }
   }
 
   stats(): EngineStats {

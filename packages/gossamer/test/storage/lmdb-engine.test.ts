@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -86,6 +86,15 @@ describe('storage: LmdbEngine', () => {
     } finally {
       await engine.close()
     }
+  })
+
+  it('fails to open a path that is a file with GOSSAMER_ERR_STORAGE_FAILED naming the path', async () => {
+    const file = join(await tempDir(), 'not-a-dir')
+    await writeFile(file, 'x')
+    await assert.rejects(LmdbEngine.open({ path: file }), (error: unknown) => {
+      const { code, message } = error as { code?: string; message: string }
+      return code === 'GOSSAMER_ERR_STORAGE_FAILED' && message.includes(file)
+    })
   })
 
   it('opens in relaxed durability and still reads its own writes', async () => {
