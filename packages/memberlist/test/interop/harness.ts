@@ -539,9 +539,12 @@ export function peerArgs(options: PeerOptions): string[] {
  */
 export async function startLinePeer(
   registry: PeerRegistry,
-  spec: { name: string; command: string; args: string[]; startTimeoutMs?: number },
+  spec: { name: string; command: string; args: string[]; cwd?: string; startTimeoutMs?: number },
 ): Promise<RunningPeer> {
-  const child = spawn(spec.command, spec.args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(spec.command, spec.args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+  })
   const peer = new LinePeer(spec.name, child)
   registry.add(peer)
   const listening = await peer.waitFor((e) => e.event === 'listening' || e.event === 'fatal', {
@@ -639,4 +642,22 @@ export function eventData(event: PeerEvent): Buffer {
 /** Encodes bytes or text for a command's `data` field. */
 export function b64(data: Uint8Array | string): string {
   return Buffer.from(data).toString('base64')
+}
+
+// ---------------------------------------------------------------------------------------------
+// TypeScript peers
+// ---------------------------------------------------------------------------------------------
+
+const tsPeerScript = path.join(here, 'ts-peer.ts')
+const repoRoot = path.resolve(here, '..', '..', '..', '..')
+
+/** Starts one TS memberlist peer (test/interop/ts-peer.ts) in its own Node process. */
+export function startTsPeer(registry: PeerRegistry, options: PeerOptions): Promise<RunningPeer> {
+  return startLinePeer(registry, {
+    name: options.name,
+    command: process.execPath,
+    args: ['--import', 'tsx', tsPeerScript, ...peerArgs(options)],
+    cwd: repoRoot,
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+  })
 }
