@@ -30,7 +30,7 @@ export function formatVersion(v: Version): string {
 
 /** Parses `formatVersion` output; returns undefined for anything malformed. */
 export function parseVersion(text: string): Version | undefined {
-  const m = /^(\d{1,16})-(\d{1,10})-([\s\S]+)$/.exec(text)
+  const m = /^(\d{1,16})-(\d{1,10})-(.+)$/.exec(text)
   if (m === null) return undefined
   const wallMs = Number(m[1])
   const logical = Number(m[2])
