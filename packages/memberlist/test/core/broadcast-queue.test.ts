@@ -73,7 +73,7 @@ test('taken broadcasts never exceed the byte budget (property)', () => {
       fc.integer({ min: 0, max: 4 }),
       (sizes, limit, overhead) => {
         const q = queue(50, 4, 1000)
-        sizes.forEach((sizeBytes, i) => q.queue({ payload: String(i), sizeBytes }))
+        for (const [i, sizeBytes] of sizes.entries()) q.queue({ payload: String(i), sizeBytes })
         const taken = q.take(overhead, limit)
         const used = taken.reduce((sum, id) => sum + sizes[Number(id)]! + overhead, 0)
         return used <= limit
