@@ -14,7 +14,8 @@ export const systemClock: Clock = {
 
 /** Cryptographically strong randomness (also used for AES-GCM nonces). */
 export const cryptoRandom: Random = {
-  float: () => randomInt(0, 2 ** 48) / 2 ** 48,
+  // randomInt allows a range below 2^48; dividing by 2^48 keeps the result in [0, 1).
+  float: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
   intBelow: (n: number) => (n <= 1 ? 0 : randomInt(0, n)),
   shuffle<T>(items: T[]): void {
     for (let i = items.length - 1; i > 0; i--) {
