@@ -33,7 +33,7 @@ import type {
   UserMsg,
 } from './messages.ts'
 import { MessageType, NodeStateCode } from './messages.ts'
-import { decodeMsgpack, type MsgpackValue, MsgpackWriter } from './msgpack.ts'
+import { decodeMsgpack, decodeUtf8, type MsgpackValue, MsgpackWriter } from './msgpack.ts'
 
 const U16 = 0xffff
 const U32 = 0xffffffff
@@ -242,7 +242,7 @@ function readString(f: Fields, key: string): string {
   if (v === undefined || v === null) return ''
   if (!(v instanceof Uint8Array)) throw new FieldError(`${key}: expected string`)
   try {
-    return strictUtf8.decode(v)
+    return decodeUtf8(v, strictUtf8)
   } catch {
     throw new FieldError(`${key}: invalid UTF-8`)
   }

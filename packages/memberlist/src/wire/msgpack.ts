@@ -235,7 +235,7 @@ class Reader {
    */
   private key(depth: number): string {
     const k = this.value(depth)
-    if (k instanceof Uint8Array) return lossyUtf8.decode(k)
+    if (k instanceof Uint8Array) return decodeUtf8(k, lossyUtf8)
     if (k === null || typeof k === 'boolean' || typeof k === 'number' || typeof k === 'bigint') {
       return `#${String(k)}`
     }
@@ -250,8 +250,7 @@ const utf8 = new TextEncoder()
  * argument: a non-integer or out-of-range number is a bug in the caller, not bad input.
  */
 export class MsgpackWriter {
-  private buf = new Uint8Array(256)
-  private view = new DataView(this.buf.buffer)
+  private buf = new Uint8Array(64)
   private length = 0
 
   private reserve(n: number): void {
@@ -261,7 +260,6 @@ export class MsgpackWriter {
     const next = new Uint8Array(size)
     next.set(this.buf.subarray(0, this.length))
     this.buf = next
-    this.view = new DataView(next.buffer)
   }
 
   private byte(b: number): void {
@@ -271,14 +269,21 @@ export class MsgpackWriter {
 
   private be16(v: number): void {
     this.reserve(2)
-    this.view.setUint16(this.length, v)
-    this.length += 2
+    this.buf[this.length++] = (v >>> 8) & 0xff
+    this.buf[this.length++] = v & 0xff
   }
 
   private be32(v: number): void {
     this.reserve(4)
-    this.view.setUint32(this.length, v)
-    this.length += 4
+    this.buf[this.length++] = (v >>> 24) & 0xff
+    this.buf[this.length++] = (v >>> 16) & 0xff
+    this.buf[this.length++] = (v >>> 8) & 0xff
+    this.buf[this.length++] = v & 0xff
+  }
+
+  private be64(v: bigint): void {
+    this.be32(Number((v >> 32n) & 0xffffffffn))
+    this.be32(Number(v & 0xffffffffn))
   }
 
   /** Appends raw bytes with no msgpack framing (user state, user message bodies). */
@@ -327,9 +332,7 @@ export class MsgpackWriter {
     if (v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`not a uint64: ${v}`)
     if (v <= 0xffffffffn) return this.uint(Number(v))
     this.byte(0xcf)
-    this.reserve(8)
-    this.view.setBigUint64(this.length, v)
-    this.length += 8
+    this.be64(v)
     return this
   }
 
@@ -349,9 +352,7 @@ export class MsgpackWriter {
       this.be32(v >>> 0)
     } else {
       this.byte(0xd3)
-      this.reserve(8)
-      this.view.setBigInt64(this.length, BigInt(v))
-      this.length += 8
+      this.be64(BigInt.asUintN(64, BigInt(v)))
     }
     return this
   }
@@ -370,9 +371,14 @@ export class MsgpackWriter {
     return this.raw(bytes)
   }
 
-  /** A JS string as UTF-8 in the str family. */
+  /** A JS string as UTF-8 in the str family. ASCII is written directly (TextEncoder is slow). */
   string(s: string): this {
-    return this.str(utf8.encode(s))
+    const n = s.length
+    if (n >= 32 || !isAscii(s)) return this.str(utf8.encode(s))
+    this.reserve(1 + n)
+    this.buf[this.length++] = 0xa0 | n
+    for (let i = 0; i < n; i++) this.buf[this.length++] = s.charCodeAt(i)
+    return this
   }
 
   /** Bytes, or nil when absent: how Go writes a `[]byte` field. */
@@ -434,6 +440,26 @@ export class MsgpackWriter {
   finish(): Uint8Array {
     return this.buf.slice(0, this.length)
   }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
+  return true
+}
+
+/** Decodes UTF-8 bytes, with a fast path for short ASCII (map keys, node names). */
+export function decodeUtf8(
+  bytes: Uint8Array,
+  decoder: { decode(input: Uint8Array): string },
+): string {
+  if (bytes.length > 64) return decoder.decode(bytes)
+  let out = ''
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    if (b > 0x7f) return decoder.decode(bytes)
+    out += String.fromCharCode(b)
+  }
+  return out
 }
 
 /** Byte-wise comparison, the order Go's encoder uses for struct field names. */
