@@ -1,7 +1,7 @@
 /**
  * The floor the platform allows: a bare Fastify + LMDB handler doing the same work as a Gossamer
  * single node's /v1/kv routes (raw body in, durable LMDB commit before the reply, raw bytes out),
- * with none of Gossamer's versioning, validation, metrics or logging. The single-node benchmark
+ * (fsync before the reply: `overlappingSync: false`, as Gossamer's `sync` durability), with none of Gossamer's versioning, validation, metrics or logging. The single-node benchmark
  * measures Gossamer against this in the same run.
  *
  * Usage: node --import tsx bench/bare-server.ts <data-dir>
@@ -13,7 +13,12 @@ import { open } from 'lmdb'
 const dataDir = process.argv[2]
 if (dataDir === undefined) throw new Error('usage: bare-server.ts <data-dir>')
 
-const db = open<Buffer, string>({ path: dataDir, encoding: 'binary', noSync: false })
+const db = open<Buffer, string>({
+  path: dataDir,
+  encoding: 'binary',
+  noSync: false,
+  overlappingSync: false,
+})
 const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
 app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 

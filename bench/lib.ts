@@ -21,9 +21,13 @@ export async function startServer(
   args: string[],
   timeoutMs = 30_000,
 ): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    args[0]?.endsWith('.js') ? args : ['--import', 'tsx', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   const lines = createInterface({ input: child.stdout! })
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(

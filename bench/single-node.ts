@@ -35,7 +35,7 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-bench-'))
 const servers: Server[] = []
 try {
   const gossamer = await startServer('gossamer', [
-    'packages/gossamer/src/cli/main.ts',
+    'packages/gossamer/bin/gossamer.js',
     'agent',
     '--name',
     'bench',
