@@ -1,8 +1,9 @@
 /**
  * The floor the platform allows: a bare Fastify + LMDB handler doing the same work as a Gossamer
- * single node's /v1/kv routes (raw body in, durable LMDB commit before the reply, raw bytes out),
- * (fsync before the reply: `overlappingSync: false`, as Gossamer's `sync` durability), with none of Gossamer's versioning, validation, metrics or logging. The single-node benchmark
- * measures Gossamer against this in the same run.
+ * single node's /v1/kv routes (raw body in, LMDB commit fsynced before the reply, as Gossamer's
+ * `sync` durability does with `overlappingSync: false`; raw bytes out), with none of Gossamer's
+ * versioning, validation, metrics or logging. The single-node benchmark measures Gossamer
+ * against this in the same run.
  *
  * Usage: node --import tsx bench/bare-server.ts <data-dir>
  * Prints {"event":"listening","http":"http://127.0.0.1:PORT"} on stdout.
