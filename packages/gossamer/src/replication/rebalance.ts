@@ -1,0 +1,358 @@
+/**
+ * Rebalancing (architecture §5–6): when the ownership set changes, every partition whose
+ * replica set changed is streamed to its new replicas before its old replicas drop it.
+ *
+ * Planning is a pure function of the old and new placements (`planRebalance`), so every node
+ * computes the same plan: for each partition, each new replica that was not an old one receives
+ * the partition (a move, with the old replicas as sources in preference order), and each old
+ * replica that is not a new one drops it once every move of that partition is done.
+ *
+ * Streaming is pulled by the receiver (`Rebalance`): it asks a source for one page at a time
+ * (`handoff-request` → `handoff-batch`, key order, resumable by cursor), persists the page
+ * (last-writer-wins, so pages merge safely with writes arriving meanwhile), then asks for the
+ * next. A source that fails or stays silent for `requestTimeoutMs` is replaced by the next
+ * reachable source, resuming from the same cursor. After the last page the receiver tells the
+ * dropping old replicas (`handoff-done`); an old replica drops a partition only when every
+ * receiver of that partition has said so. A joining node is ready (`isReady`) when it has no
+ * inbound transfer left. Sources answer with `answerHandoffRequest`, statelessly.
+ *
+ * What the plan does not cover: records written to the old replicas after a receiver passed
+ * their key in the stream. Coordinators write to the new replicas as soon as the new placement
+ * is in force, so such a record is a concurrent write that anti-entropy reconciles.
+ */
+import type { ScanOptions, ScanPage } from '../storage/engine.ts'
+import type {
+  AfterPersist,
+  HandoffBatchMessage,
+  HandoffDoneMessage,
+  HandoffRequestMessage,
+  KeyedRecord,
+  Outgoing,
+} from './messages.ts'
+
+/** One partition moving to a new replica. */
+export interface PartitionMove {
+  readonly partition: number
+  /** The new replica. */
+  readonly to: string
+  /** The old replicas, in preference order: where to stream from. */
+  readonly sources: readonly string[]
+}
+
+/** What changes hands when the placement changes. */
+export interface RebalancePlan {
+  readonly moves: readonly PartitionMove[]
+  /** Old replicas that stop replicating a partition, with the receivers they wait for. */
+  readonly drops: ReadonlyArray<{
+    readonly partition: number
+    readonly node: string
+    readonly awaiting: readonly string[]
+  }>
+}
+
+/**
+ * The plan for a placement change. `oldReplicas(p)` and `newReplicas(p)` are the first N owners
+ * of partition p before and after (e.g. `Placement.preferenceList`). A partition without old
+ * replicas (a new cluster) moves nothing: there is nothing to stream.
+ */
+export function planRebalance(input: {
+  readonly partitionCount: number
+  readonly oldReplicas: (partition: number) => readonly string[]
+  readonly newReplicas: (partition: number) => readonly string[]
+}): RebalancePlan {
+  const moves: PartitionMove[] = []
+  const drops: Array<{ partition: number; node: string; awaiting: string[] }> = []
+  for (let partition = 0; partition < input.partitionCount; partition++) {
+    const before = input.oldReplicas(partition)
+    const after = input.newReplicas(partition)
+    const receivers = after.filter((node) => !before.includes(node))
+    if (before.length > 0) {
+      for (const to of receivers) moves.push({ partition, to, sources: before })
+    }
+    for (const node of before) {
+      if (!after.includes(node))
+        drops.push({ partition, node, awaiting: before.length > 0 ? receivers : [] })
+    }
+  }
+  return { moves, drops }
+}
+
+/** Settings of the receiver. Plain data. */
+export interface RebalanceConfig {
+  /** Records per `handoff-batch`. @default 500 */
+  readonly batchLimit: number
+  /** A source silent this long is replaced by the next one. @default 10_000 */
+  readonly requestTimeoutMs: number
+  /** Inbound transfers in progress at once. @default 4 */
+  readonly maxConcurrentTransfers: number
+}
+
+/** Defaults for {@link RebalanceConfig}. */
+export const REBALANCE_DEFAULTS: RebalanceConfig = {
+  batchLimit: 500,
+  requestTimeoutMs: 10_000,
+  maxConcurrentTransfers: 4,
+}
+
+/** Handoff state of one partition on this node. */
+export type HandoffState =
+  /** Inbound, not started yet. */
+  | 'pending'
+  /** Inbound, streaming. */
+  | 'receiving'
+  /** Inbound, all pages persisted. */
+  | 'received'
+  /** Outbound: this node still holds the partition until its receivers are done. */
+  | 'handing-off'
+  /** Outbound: every receiver is done; the data was dropped. */
+  | 'dropped'
+
+/** What one input produced. `drop`: partitions whose local data the driver may now delete. */
+export interface RebalanceStep {
+  readonly send: readonly Outgoing[]
+  readonly persist: readonly AfterPersist[]
+  readonly drop: readonly number[]
+}
+
+interface Inbound {
+  readonly partition: number
+  readonly sources: readonly string[]
+  /** Old replicas that wait for our handoff-done. */
+  readonly notify: readonly string[]
+  state: 'pending' | 'receiving' | 'received'
+  sourceTurn: number
+  source?: string
+  transferId: number
+  after?: string | undefined
+  deadlineMs: number
+}
+
+interface Outbound {
+  readonly awaiting: Set<string>
+  state: 'handing-off' | 'dropped'
+}
+
+/** One node's side of rebalancing: receiver of moves, holder of partitions to drop. */
+export class Rebalance {
+  readonly self: string
+  readonly config: RebalanceConfig
+  readonly #inbound = new Map<number, Inbound>()
+  readonly #outbound = new Map<number, Outbound>()
+  #nextTransferId = 1
+
+  constructor(input: { self: string; config?: Partial<RebalanceConfig> | undefined }) {
+    this.self = input.self
+    this.config = { ...REBALANCE_DEFAULTS, ...input.config }
+  }
+
+  /**
+   * A new plan is in force. Inbound transfers that still apply keep their progress; the rest
+   * are cancelled. Partitions this node drops without waiting for anyone are dropped now.
+   */
+  applyPlan(plan: RebalancePlan): RebalanceStep {
+    const wanted = new Map<number, PartitionMove>()
+    for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
+    for (const partition of [...this.#inbound.keys()]) {
+      const current = this.#inbound.get(partition)!
+      if (!wanted.has(partition) && current.state !== 'received') this.#inbound.delete(partition)
+    }
+    const notifyByPartition = new Map<number, string[]>()
+    for (const drop of plan.drops) {
+      const list = notifyByPartition.get(drop.partition) ?? []
+      list.push(drop.node)
+      notifyByPartition.set(drop.partition, list)
+    }
+    for (const [partition, move] of wanted) {
+      const existing = this.#inbound.get(partition)
+      if (existing !== undefined && existing.state !== 'pending') continue
+      this.#inbound.set(partition, {
+        partition,
+        sources: move.sources.filter((node) => node !== this.self),
+        notify: notifyByPartition.get(partition) ?? [],
+        state: 'pending',
+        sourceTurn: 0,
+        transferId: 0,
+        deadlineMs: 0,
+      })
+    }
+    const drop: number[] = []
+    for (const entry of plan.drops) {
+      if (entry.node !== this.self || this.#outbound.get(entry.partition)?.state === 'dropped') {
+        continue
+      }
+      const outbound: Outbound = { awaiting: new Set(entry.awaiting), state: 'handing-off' }
+      this.#outbound.set(entry.partition, outbound)
+      if (outbound.awaiting.size === 0) {
+        outbound.state = 'dropped'
+        drop.push(entry.partition)
+      }
+    }
+    return { send: [], persist: [], drop }
+  }
+
+  /** Starts transfers up to the concurrency bound; replaces silent sources. */
+  tick(nowMs: number, isReachable: (node: string) => boolean): RebalanceStep {
+    const send: Outgoing[] = []
+    let active = [...this.#inbound.values()].filter((t) => t.state === 'receiving').length
+    for (const transfer of this.#inboundInOrder()) {
+      if (transfer.state === 'receiving' && nowMs >= transfer.deadlineMs) {
+        const next = this.#switchSource(transfer, nowMs, isReachable)
+        if (next !== undefined) send.push(next)
+      } else if (transfer.state === 'pending' && active < this.config.maxConcurrentTransfers) {
+        transfer.state = 'receiving'
+        active += 1
+        const next = this.#switchSource(transfer, nowMs, isReachable)
+        if (next !== undefined) send.push(next)
+      }
+    }
+    return { send, persist: [], drop: [] }
+  }
+
+  /** A page from a source: persist it, then ask for the next or announce completion. */
+  onBatch(from: string, batch: HandoffBatchMessage, nowMs: number): RebalanceStep {
+    const transfer = this.#inbound.get(batch.partition)
+    if (
+      transfer === undefined ||
+      transfer.state !== 'receiving' ||
+      transfer.source !== from ||
+      transfer.transferId !== batch.transferId
+    ) {
+      return { send: [], persist: [], drop: [] }
+    }
+    const entries = batch.entries.map(({ key, record }: KeyedRecord) => ({ key, record }))
+    let thenSend: Outgoing[]
+    if (batch.cursor === undefined) {
+      transfer.state = 'received'
+      const done: HandoffDoneMessage = { type: 'handoff-done', partition: batch.partition }
+      thenSend = transfer.notify.map((to) => ({ to, message: done }))
+    } else {
+      transfer.after = batch.cursor
+      transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
+      thenSend = [this.#request(transfer, from)]
+    }
+    return { send: [], persist: [{ entries, thenSend }], drop: [] }
+  }
+
+  /** A receiver holds `partition` now; drop it here once every receiver has said so. */
+  onHandoffDone(from: string, message: HandoffDoneMessage): RebalanceStep {
+    const outbound = this.#outbound.get(message.partition)
+    if (outbound === undefined || outbound.state === 'dropped') {
+      return { send: [], persist: [], drop: [] }
+    }
+    outbound.awaiting.delete(from)
+    if (outbound.awaiting.size > 0) return { send: [], persist: [], drop: [] }
+    outbound.state = 'dropped'
+    return { send: [], persist: [], drop: [message.partition] }
+  }
+
+  /** The transport failed a request to `from`: the next tick switches source. */
+  onFailure(from: string): void {
+    for (const transfer of this.#inbound.values()) {
+      if (transfer.state === 'receiving' && transfer.source === from) transfer.deadlineMs = 0
+    }
+  }
+
+  /** True when no inbound transfer is left: a joining node may report itself ready. */
+  get isReady(): boolean {
+    for (const transfer of this.#inbound.values()) if (transfer.state !== 'received') return false
+    return true
+  }
+
+  /** Handoff state of a partition on this node (undefined when it is not moving here or away). */
+  stateOf(partition: number): HandoffState | undefined {
+    return this.#inbound.get(partition)?.state ?? this.#outbound.get(partition)?.state
+  }
+
+  #inboundInOrder(): Inbound[] {
+    return [...this.#inbound.values()].sort((a, b) => a.partition - b.partition)
+  }
+
+  #switchSource(
+    transfer: Inbound,
+    nowMs: number,
+    isReachable: (node: string) => boolean,
+  ): Outgoing | undefined {
+    transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
+    // Bounded: at most one full turn over the sources per call.
+    for (let tried = 0; tried < transfer.sources.length; tried++) {
+      const source = transfer.sources[transfer.sourceTurn % transfer.sources.length]!
+      transfer.sourceTurn += 1
+      if (!isReachable(source)) continue
+      transfer.source = source
+      transfer.transferId = this.#nextTransferId++
+      return this.#request(transfer, source)
+    }
+    return undefined // no source reachable now: retried after requestTimeoutMs
+  }
+
+  #request(transfer: Inbound, to: string): Outgoing {
+    const message: HandoffRequestMessage = {
+      type: 'handoff-request',
+      transferId: transfer.transferId,
+      partition: transfer.partition,
+      after: transfer.after,
+      limit: this.config.batchLimit,
+    }
+    return { to, message }
+  }
+}
+
+/** What a source needs from storage. */
+export interface HandoffScanReader {
+  scan(options: ScanOptions): ScanPage
+}
+
+/**
+ * A source's answer to `handoff-request`: the next records of the partition after the cursor,
+ * tombstones included (a receiver must learn deletes too). Examines at most `examineMax` keys
+ * per answer (the Engine is ordered by key, not partition), so a page may be short and still
+ * carry a cursor. Undefined for a malformed request (dropped).
+ */
+export function answerHandoffRequest(input: {
+  readonly store: HandoffScanReader
+  readonly request: HandoffRequestMessage
+  readonly partitionOf: (key: string) => number
+  readonly nowMs: number
+  readonly examineMax?: number | undefined
+}): HandoffBatchMessage | undefined {
+  const { request } = input
+  if (!Number.isInteger(request.limit) || request.limit < 1 || request.limit > 10_000) {
+    return undefined
+  }
+  const examineMax = input.examineMax ?? 10_000
+  const entries: KeyedRecord[] = []
+  let after = request.after
+  let examined = 0
+  for (;;) {
+    const page = input.store.scan({
+      after,
+      limit: Math.min(1000, examineMax),
+      includeDead: true,
+      nowMs: input.nowMs,
+    })
+    for (const entry of page.entries) {
+      examined += 1
+      after = entry.key
+      if (input.partitionOf(entry.key) === request.partition) entries.push(entry)
+      if (entries.length >= request.limit || examined >= examineMax) {
+        return batch(request, entries, after)
+      }
+    }
+    if (page.cursor === undefined) return batch(request, entries, undefined)
+    after = page.cursor
+  }
+}
+
+function batch(
+  request: HandoffRequestMessage,
+  entries: KeyedRecord[],
+  cursor: string | undefined,
+): HandoffBatchMessage {
+  return {
+    type: 'handoff-batch',
+    transferId: request.transferId,
+    partition: request.partition,
+    entries,
+    cursor,
+  }
+}
