@@ -130,6 +130,23 @@ describe('UDP packets: golden vectors', () => {
   })
 })
 
+describe('UDP packets: made by Go 0.2.2', () => {
+  it('opens a version-0 encrypted, compressed compound sealed by Go encryptPayload (AES-256)', () => {
+    // Produced by go-crosscheck/zz_tscheck_test.go against Debian's memberlist 0.2.2:
+    // encryptPayload(0, key 00..1f, compressPayload(makeCompoundMessage([[0 0x80] [8 1 2]])), nil).
+    const datagram = fromHex(
+      '00c0b9d151ea64fe71d3b2dbf47bd0c425e70ee4020babc1137b41c2c67d9b8e2dbd65bbd0453832890d970cede8347bd1bd92b7b2fbf108abf93d548c',
+    )
+    const key256 = Uint8Array.from({ length: 32 }, (_, i) => i)
+    const r = decoded(datagram, { ...plainReceive, keyring: keyring(key256) })
+    assert.deepEqual(r.messages, [
+      { type: 'ping', node: '', seqNo: 0 },
+      { type: 'user', payload: fromHex('0102') },
+    ])
+    assert.equal(r.encrypted, true)
+  })
+})
+
 describe('UDP packets: labels', () => {
   const labelled = encodePacket([ping], { ...plainSend, label: 'blue' })
   const unlabelled = encodePacket([ping], plainSend)
