@@ -62,13 +62,16 @@ export function decodeComponent(raw: string, what: string): string {
 }
 
 /**
- * The raw (still percent-encoded) path after `prefix`, query string removed. Routing already
- * matched the prefix, so a mismatch here is a bug.
+ * The raw (still percent-encoded) path after `prefix`, query string removed. An absolute-form
+ * request target (`GET http://host/v1/kv/a`, RFC 9112 §3.2.2) is reduced to its path first.
  */
 export function rawPathAfter(url: string, prefix: string): string {
   const queryIndex = url.indexOf('?')
-  const path = queryIndex === -1 ? url : url.slice(0, queryIndex)
-  if (!path.startsWith(prefix)) throw new Error(`rawPathAfter: ${path} lacks ${prefix}`)
+  let path = queryIndex === -1 ? url : url.slice(0, queryIndex)
+  path = path.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '')
+  if (!path.startsWith(prefix)) {
+    throw new GossamerError('GOSSAMER_ERR_URL_INVALID', 'the request target is not a path')
+  }
   return path.slice(prefix.length)
 }
 

@@ -72,9 +72,9 @@ describe('API over a real socket', () => {
     assert.equal(((await missing.json()) as ErrorJson).error.code, 'GOSSAMER_ERR_ROUTE_NOT_FOUND')
   })
 
-  test('a request Node cannot parse gets a JSON 400 and the connection closes', async () => {
+  function rawRequest(request: string): Promise<string> {
     const url = new URL(node.httpUrl)
-    const reply = await new Promise<string>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const socket = connect({ host: url.hostname, port: Number(url.port) })
       let data = ''
       socket.setTimeout(5000, () => socket.destroy(new Error('timeout')))
@@ -83,9 +83,24 @@ describe('API over a real socket', () => {
       })
       socket.on('end', () => resolve(data))
       socket.on('error', reject)
-      socket.write('GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n')
+      socket.write(request)
     })
+  }
+
+  test('a request Node cannot parse gets a JSON 400 and the connection closes', async () => {
+    const reply = await rawRequest('GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n')
     assert.match(reply, /^HTTP\/1\.1 400/)
     assert.match(reply, /"code":"GOSSAMER_ERR_REQUEST_INVALID"/)
+  })
+
+  test('an absolute-form request target reaches the same routes', async () => {
+    await fetch(`${node.httpUrl}/v1/kv/abs%2Fkey`, { method: 'PUT', body: 'abs' })
+    const url = new URL(node.httpUrl)
+    for (const path of ['/v1/kv/abs/key', '/get/key=abs/key']) {
+      const reply = await rawRequest(
+        `GET http://${url.host}${path} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`,
+      )
+      assert.match(reply, /^HTTP\/1\.1 200/, path)
+    }
   })
 })
