@@ -102,6 +102,7 @@ export class SimCluster {
   readonly #options: SimClusterOptions
   readonly #random: () => number
   #queue: InFlight[] = []
+  readonly #results = new Map<string, WriteResult | ReadResult>()
   #seq = 0
   #requestId = 1
   deliveredCount = 0
@@ -269,10 +270,12 @@ export class SimCluster {
     return this.#coordinator(coordinator, id).result as ReadResult
   }
 
-  #coordinator(node: string, requestId: number): Coordinator {
+  #coordinator(node: string, requestId: number): { result?: WriteResult | ReadResult } {
     const entry = this.node(node).coordinators.get(requestId)
-    if (entry === undefined) throw new Error(`no request ${requestId} at ${node}`)
-    return entry
+    if (entry !== undefined) return entry
+    const result = this.#results.get(`${node}/${requestId}`)
+    if (result === undefined) throw new Error(`no request ${requestId} at ${node}`)
+    return { result }
   }
 
   /** Advances virtual time by 1 ms steps, delivering due messages and ticking every node. */
@@ -313,7 +316,10 @@ export class SimCluster {
       const step = entry.core.tick(this.nowMs)
       this.#send(node.name, step.send)
       if (step.completed !== undefined) entry.result = step.completed as never
-      if (entry.core.isSettled && entry.result !== undefined) node.coordinators.delete(id)
+      if (entry.core.isSettled && entry.result !== undefined) {
+        this.#results.set(`${node.name}/${id}`, entry.result)
+        node.coordinators.delete(id)
+      }
     }
     this.#send(node.name, node.hints.tick(this.nowMs))
     const aae = node.antiEntropy.tick(this.nowMs, this.isReachable)

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import type { Outgoing } from '../../src/replication/messages.ts'
+import { answerHandoffRequest, planRebalance, Rebalance } from '../../src/replication/rebalance.ts'
+import { computePlacement } from '../../src/ring/partitioner.ts'
+import { MemoryEngine } from '../../src/storage/memory-engine.ts'
+import { applyPersist, dumpEngine } from './harness.ts'
+
+const PARTITIONS = 64
+
+function plan(before: string[], after: string[], replicaCount = 3) {
+  const old = computePlacement(before, { partitionCount: PARTITIONS, replicaCount })
+  const next = computePlacement(after, { partitionCount: PARTITIONS, replicaCount })
+  return {
+    old,
+    next,
+    plan: planRebalance({
+      partitionCount: PARTITIONS,
+      oldReplicas: (p) => old.preferenceList(p),
+      newReplicas: (p) => next.preferenceList(p),
+    }),
+  }
+}
+
+const namesArb = fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'), {
+  minLength: 1,
+  maxLength: 8,
+})
+
+describe('replication/rebalance: planning', () => {
+  it('moves exactly the partitions whose replica set changed, to exactly the new replicas (property)', () => {
+    fc.assert(
+      fc.property(namesArb, namesArb, (before, after) => {
+        const { old, next, plan: result } = plan(before, after)
+        for (let p = 0; p < PARTITIONS; p++) {
+          const was = old.preferenceList(p)
+          const now = next.preferenceList(p)
+          const receivers = result.moves.filter((m) => m.partition === p).map((m) => m.to)
+          assert.deepEqual(receivers.sort(), now.filter((n) => !was.includes(n)).sort())
+          const dropping = result.drops.filter((d) => d.partition === p).map((d) => d.node)
+          assert.deepEqual(dropping.sort(), was.filter((n) => !now.includes(n)).sort())
+          for (const move of result.moves.filter((m) => m.partition === p)) {
+            assert.deepEqual(move.sources, was)
+          }
+        }
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('a joining node receives every partition it now replicates', () => {
+    const { next, plan: result } = plan(['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c', 'd', 'e', 'f'])
+    const joining = result.moves.filter((m) => m.to === 'f').map((m) => m.partition)
+    const owned = Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) =>
+      next.preferenceList(p).includes('f'),
+    )
+    assert.deepEqual(joining, owned)
+    assert.ok(owned.length > 0)
+  })
+
+  it('an unchanged ownership set moves nothing', () => {
+    const { plan: result } = plan(['a', 'b', 'c', 'd'], ['d', 'c', 'b', 'a'])
+    assert.deepEqual(result, { moves: [], drops: [] })
+  })
+})
+
+describe('replication/rebalance: streaming', () => {
+  it('streams a partition in batches to the new owner, then the old owner drops it', () => {
+    const source = new MemoryEngine()
+    const target = new MemoryEngine()
+    const partitionOf = (key: string) => Number(key.split('-')[1]) % 4
+    for (let i = 0; i < 200; i++) {
+      source.writeSync({
+        key: `key-${i}`,
+        record: {
+          version: { wallMs: 1000 + i, logical: 0, nodeId: 's' },
+          value: i % 9 === 0 ? null : new Uint8Array([i]),
+        },
+      })
+    }
+    const receiver = new Rebalance({
+      self: 'new',
+      config: { batchLimit: 7, maxConcurrentTransfers: 1 },
+    })
+    const holder = new Rebalance({ self: 'old' })
+    const thePlan = {
+      moves: [{ partition: 2, to: 'new', sources: ['gone', 'old'] }],
+      drops: [{ partition: 2, node: 'old', awaiting: ['new'] }],
+    }
+    assert.deepEqual(receiver.applyPlan(thePlan).drop, [])
+    assert.deepEqual(holder.applyPlan(thePlan).drop, [])
+    assert.equal(receiver.isReady, false)
+    const queue: Outgoing[] = [...receiver.tick(0, (node) => node !== 'gone').send]
+    assert.equal(queue[0]?.to, 'old', 'an unreachable source is skipped')
+    const dropped: number[] = []
+    let batches = 0
+    for (let guard = 0; queue.length > 0 && guard < 1_000; guard++) {
+      const out = queue.shift()!
+      if (out.message.type === 'handoff-request') {
+        const batch = answerHandoffRequest({
+          store: source,
+          request: out.message,
+          partitionOf,
+          nowMs: 0,
+        })
+        batches += 1
+        const step = receiver.onBatch('old', batch!, 0)
+        for (const persist of step.persist) queue.push(...applyPersist(target, persist))
+      } else if (out.message.type === 'handoff-done') {
+        dropped.push(...holder.onHandoffDone('new', out.message).drop)
+      }
+    }
+    const expected = [...dumpEngine(source)].filter(([key]) => partitionOf(key) === 2)
+    assert.deepEqual([...dumpEngine(target)], expected)
+    assert.ok(batches >= expected.length / 7)
+    assert.equal(receiver.isReady, true)
+    assert.equal(receiver.stateOf(2), 'received')
+    assert.deepEqual(dropped, [2])
+    assert.equal(holder.stateOf(2), 'dropped')
+  })
+
+  it('switches to the next source when one stays silent, resuming from the cursor', () => {
+    const receiver = new Rebalance({ self: 'new', config: { requestTimeoutMs: 100 } })
+    receiver.applyPlan({ moves: [{ partition: 0, to: 'new', sources: ['s1', 's2'] }], drops: [] })
+    const first = receiver.tick(0, () => true).send
+    assert.equal(first[0]?.to, 's1')
+    assert.deepEqual(receiver.tick(50, () => true).send, [])
+    const second = receiver.tick(100, () => true).send
+    assert.equal(second[0]?.to, 's2')
+  })
+
+  it('drops a partition at once when nobody needs to receive it', () => {
+    const holder = new Rebalance({ self: 'old' })
+    const step = holder.applyPlan({
+      moves: [],
+      drops: [{ partition: 3, node: 'old', awaiting: [] }],
+    })
+    assert.deepEqual(step.drop, [3])
+  })
+
+  it('drops malformed handoff requests', () => {
+    const answer = answerHandoffRequest({
+      store: new MemoryEngine(),
+      request: { type: 'handoff-request', transferId: 1, partition: 0, limit: 0 },
+      partitionOf: () => 0,
+      nowMs: 0,
+    })
+    assert.equal(answer, undefined)
+  })
+})
