@@ -15,7 +15,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { NodeConfig } from '../config.ts'
-import type { GossamerError } from '../errors.ts'
+import { GossamerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Engine } from '../storage/engine.ts'
 import {
@@ -64,7 +64,8 @@ export function buildApp(components: AppComponents): FastifyInstance {
     // Per-request log lines cost throughput; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: seedBodyLimitBytes(config),
-    return503OnClosing: true,
+    // Our own hook answers requests that arrive while closing, in the JSON error shape.
+    return503OnClosing: false,
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, toGossamerError(error), components.metrics)
     },
@@ -87,6 +88,7 @@ export function buildApp(components: AppComponents): FastifyInstance {
     sendError(reply, mapped, components.metrics)
   })
   instrument(app, components.metrics)
+  refuseWhileClosing(app)
   const readiness = components.readiness ?? { isReady: () => true }
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }
   registerSeedRoutes(app, { kv, limits })
@@ -106,6 +108,21 @@ function sendError(reply: FastifyReply, error: GossamerError, metrics: NodeMetri
     .code(error.httpStatus)
     .header('content-type', 'application/json; charset=utf-8')
     .send(errorBody(error))
+}
+
+// Requests that arrive on kept-alive connections after close() began get 503 NOT_READY and a
+// closed connection; requests already in flight finish normally.
+function refuseWhileClosing(app: FastifyInstance): void {
+  let isClosing = false
+  app.addHook('preClose', (done) => {
+    isClosing = true
+    done()
+  })
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!isClosing) return done()
+    reply.header('connection', 'close')
+    done(new GossamerError('GOSSAMER_ERR_NOT_READY', 'the node is shutting down'))
+  })
 }
 
 function instrument(app: FastifyInstance, metrics: NodeMetrics): void {
