@@ -135,7 +135,7 @@ export class HashTree {
     return this.hash(0, 0)
   }
 
-  /** Indexes of the children of node `index` on `level` (on level + 1). */
+  /** Indexes, on the next level down, of the children of node `index`. */
   children(index: number): number[] {
     const first = index * this.shape.fanout
     return Array.from({ length: this.shape.fanout }, (_, i) => first + i)
