@@ -2,8 +2,8 @@
  * A tiny in-process cluster for the replication cores: one MemoryEngine, hint store, hint
  * holder, anti-entropy service and rebalance core per node; a FIFO message queue with seeded
  * delays as the network; virtual time. Everything is deterministic from the seed. A message to a
- * node that is down is not delivered and its sender is told of the failure (as a refused TCP
- * connection would), after the same delay.
+ * node that is down, or that goes down while the message is in flight, is not delivered and its
+ * sender is told of the failure (as a refused or reset TCP connection would), after the delay.
  *
  * This is a test driver: it applies `AfterPersist` outputs with `writeBatchSync` and sends the
  * follow-up messages only afterwards, as a real driver does after an awaited write.
@@ -305,8 +305,10 @@ export class SimCluster {
     // Bounded: each delivery removes one message; new ones are due at least 1 ms later.
     while (this.#queue.length > 0 && this.#queue[0]!.atMs <= this.nowMs) {
       const flight = this.#queue.shift()!
-      if (flight.failed) this.#failure(flight)
-      else if (!this.down.has(flight.to)) this.#deliver(flight)
+      // A node that crashed with the message in flight resets the connection: the sender
+      // learns of the failure, as a real transport reports a broken call.
+      if (flight.failed || this.down.has(flight.to)) this.#failure(flight)
+      else this.#deliver(flight)
     }
     for (const node of this.nodes.values()) if (!this.down.has(node.name)) this.#tick(node)
   }
