@@ -37,7 +37,7 @@ export interface NodeConfig {
   readonly maxValueBytes: number
   /** `sync`: fsync before acknowledging a write; `relaxed`: OS page cache. @default 'sync' */
   readonly durability: 'sync' | 'relaxed'
-  /** How long tombstones are kept before they are purged. @default 86400000 (1 day) */
+  /** How long tombstones are kept before they are purged. @default 604800000 (7 days) */
   readonly tombstoneGraceMs: number
   /** How often the reaper purges old tombstones and expired records. @default 60000 */
   readonly reapIntervalMs: number
@@ -94,7 +94,7 @@ export function defaultNodeConfig(): NodeConfig {
     maxKeyBytes: 1024,
     maxValueBytes: 1024 * 1024,
     durability: 'sync',
-    tombstoneGraceMs: 86_400_000,
+    tombstoneGraceMs: 7 * 86_400_000,
     reapIntervalMs: 60_000,
     maxClockSkewMs: 60_000,
   }
