@@ -98,6 +98,10 @@ describe('replication: simulated cluster (coordinator + replicas + hints + anti-
     scenario(1)
   })
 
+  it('hints a copy whose replica crashed with the put in flight (regression, seed 1948632786)', () => {
+    scenario(1948632786)
+  })
+
   it('holds for any seed (property over seeds; a failure names its seed)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 2 ** 31 - 1 }), (seed) => {
