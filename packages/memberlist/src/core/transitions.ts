@@ -7,6 +7,7 @@
  * itself raises its incarnation (refuting), and older news is ignored.
  */
 
+import { metaMaxSize } from '../wire/limits.ts'
 import type { Alive, Dead, Suspect } from '../wire/messages.ts'
 import type { CoreContext } from './core-context.ts'
 import { suspicionConfirmationsWanted, suspicionTimeoutMs } from './formulas.ts'
@@ -22,12 +23,28 @@ export interface ApplyAliveOptions {
   readonly onFinished?: () => void
 }
 
+/** Largest incarnation; refutation saturates here rather than wrapping to 0 (see refute). */
+const INCARNATION_MAX = 0xffffffff
+
 /** Checks §2.3: with >= 3 Vsn bytes, PMin and PMax must be non-zero and ordered. */
 function isVsnValid(vsn: Uint8Array): boolean {
   if (vsn.length < 3) return true
   const pMin = vsn[0]!
   const pMax = vsn[1]!
   return pMin !== 0 && pMax !== 0 && pMin <= pMax
+}
+
+/**
+ * Field checks on an alive message before it may touch the table. Besides §2.3 and the address
+ * length: metadata over MetaMaxSize (512) is refused, since no memberlist node sends it and we
+ * would re-gossip and push/pull it; and a node we do not know yet must come with a full 6-byte
+ * Vsn, otherwise we would store zeros that every receiver of our re-gossip rejects (PMin 0) and
+ * that make every push/pull fail verifyProtocol (PMax 0) until the entry is reaped.
+ */
+function isAliveWellFormed(ctx: CoreContext, a: Alive): boolean {
+  if (!isVsnValid(a.vsn) || (a.addr.length !== 4 && a.addr.length !== 16)) return false
+  if ((a.meta?.length ?? 0) > metaMaxSize) return false
+  return a.vsn.length >= 6 || ctx.table.get(a.node) !== undefined
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -42,7 +59,7 @@ function emptyVsn(): Uint8Array {
 export function applyAlive(ctx: CoreContext, a: Alive, options: ApplyAliveOptions = {}): void {
   const isLocal = a.node === ctx.config.name
   if (ctx.isLeaving && isLocal) return
-  if (!isVsnValid(a.vsn) || (a.addr.length !== 4 && a.addr.length !== 16)) {
+  if (!isAliveWellFormed(ctx, a)) {
     ctx.metrics.malformedDropped++
     return
   }
@@ -94,8 +111,9 @@ export function applyAlive(ctx: CoreContext, a: Alive, options: ApplyAliveOption
     if (!unchanged) refute(ctx, a.incarnation)
     return
   }
-  // Never re-gossip a short Vsn: older Go releases panic on it (§2.3).
-  const outgoing = vsn === undefined ? { ...a, vsn: record.vsn.slice() } : a
+  // Re-gossip exactly 6 Vsn bytes (§2.3): older Go releases panic on a short one, and a long
+  // one is nobody's business to carry on.
+  const outgoing = a.vsn.length === 6 ? a : { ...a, vsn: vsn ?? record.vsn.slice() }
   ctx.broadcast(a.node, outgoing, options.onFinished)
   if (vsn !== undefined) record.vsn = vsn
   record.incarnation = a.incarnation
@@ -232,7 +250,7 @@ export function refute(ctx: CoreContext, accusedIncarnation: number): void {
   const self = ctx.self()
   let incarnation = nextIncarnation(ctx)
   if (accusedIncarnation >= incarnation) {
-    ctx.incarnation = (accusedIncarnation + 1) >>> 0
+    ctx.incarnation = Math.min(accusedIncarnation + 1, INCARNATION_MAX)
     incarnation = ctx.incarnation
   }
   self.incarnation = incarnation
@@ -249,8 +267,13 @@ export function refute(ctx: CoreContext, accusedIncarnation: number): void {
   })
 }
 
-/** Raises and returns our incarnation counter. */
+/**
+ * Raises and returns our incarnation counter. It saturates at 2^32−1 instead of wrapping as Go's
+ * uint32 does: a wrapped incarnation 0 would make every peer ignore our alive messages, while a
+ * saturated one at least never goes backwards (a hostile accusation at 2^32−1 is the only way
+ * to get there, and no incarnation can outbid it either way).
+ */
 export function nextIncarnation(ctx: CoreContext): number {
-  ctx.incarnation = (ctx.incarnation + 1) >>> 0
+  ctx.incarnation = Math.min(ctx.incarnation + 1, INCARNATION_MAX)
   return ctx.incarnation
 }
