@@ -148,6 +148,19 @@ export class SimCluster {
     this.#afterCall(node)
   }
 
+  /**
+   * Runs `call` against a live node's core as if input had arrived from outside the simulated
+   * network (a test feeding hostile messages, say), then drains the node's outputs and re-arms
+   * its tick like any other input. Returns undefined for a crashed node.
+   */
+  inject<T>(name: string, call: (core: MemberlistCore) => T): T | undefined {
+    const node = this.node(name)
+    if (!node.isUp) return undefined
+    const result = call(node.core)
+    this.#afterCall(node)
+    return result
+  }
+
   /** Kills the process: no more packets in or out, timers stop. */
   crash(name: string): void {
     const node = this.node(name)
