@@ -59,6 +59,7 @@ export class CoreContext {
   readonly random: Random
   readonly delegates: Delegates
   readonly sizeOf: MessageSizer
+  readonly #packetOverheadBytes: (() => number) | undefined
   readonly metrics: MemberlistMetrics = createMetrics()
   readonly timers = new TimerQueue()
   readonly table = new MemberTable()
@@ -80,12 +81,18 @@ export class CoreContext {
     this.random = components.random
     this.delegates = components.delegates ?? {}
     this.sizeOf = components.sizer ?? estimateMessageBytes
+    this.#packetOverheadBytes = components.packetOverheadBytes
     this.awareness = new Awareness(config.awarenessMaxMultiplier)
     this.broadcasts = new BroadcastQueue<PacketMessage>({
       retransmitMult: config.retransmitMult,
       nodeCount: () => this.table.size,
       maxItems: config.broadcastQueueMax,
     })
+  }
+
+  /** Bytes the driver adds around each packet right now (see CoreComponents). */
+  packetOverheadBytes(): number {
+    return this.#packetOverheadBytes?.() ?? this.config.packetOverheadBytes
   }
 
   /** Current monotonic time. */
@@ -173,7 +180,7 @@ export class CoreContext {
   sendWithPiggyback(to: Address, message: PacketMessage, targetPMax?: number): void {
     const budgetBytes =
       this.config.udpBufferSize -
-      this.config.packetOverheadBytes -
+      this.packetOverheadBytes() -
       this.sizeOf(message) -
       COMPOUND_HEADER_BYTES
     const extras = budgetBytes > 0 ? this.takeBroadcasts(budgetBytes, PACKET_PARTS_MAX - 1) : []

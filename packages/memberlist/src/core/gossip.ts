@@ -19,8 +19,7 @@ export function gossipRound(ctx: CoreContext): void {
     if (r.state === 'dead') return nowMs - r.stateChangeMs > ctx.config.gossipToTheDeadTimeMs
     return true
   }
-  const budgetBytes =
-    ctx.config.udpBufferSize - ctx.config.packetOverheadBytes - COMPOUND_HEADER_BYTES
+  const budgetBytes = ctx.config.udpBufferSize - ctx.packetOverheadBytes() - COMPOUND_HEADER_BYTES
   for (const peer of ctx.table.randomNodes(ctx.config.gossipNodes, ctx.random, exclude)) {
     const messages = ctx.takeBroadcasts(budgetBytes, PACKET_PARTS_MAX)
     if (messages.length === 0) return

@@ -179,4 +179,10 @@ export interface CoreComponents {
   readonly random: Random
   readonly delegates?: Delegates | undefined
   readonly sizer?: MessageSizer | undefined
+  /**
+   * Bytes the driver currently adds around each packet (label, encryption), read at every send
+   * so that keys installed at runtime shrink the budget at once. Default: the config's fixed
+   * `packetOverheadBytes`.
+   */
+  readonly packetOverheadBytes?: (() => number) | undefined
 }

@@ -17,6 +17,7 @@ import { connect, type Server, type Socket } from 'node:net'
 import type { MemberlistCore } from '../core/memberlist-core.ts'
 import type { Address, CoreOutput, MemberEvent, StreamResult } from '../core/ports.ts'
 import type { WireFailure } from '../wire/failure.ts'
+import { maxDatagramBytes } from '../wire/limits.ts'
 import type { StreamMessage } from '../wire/messages.ts'
 import { decodePacket, encodePacket } from '../wire/packet.ts'
 import { encodeStreamFrame, StreamDecoder, type StreamFeedResult } from '../wire/stream.ts'
@@ -41,6 +42,8 @@ export class NodeDriver {
   readonly #hooks: DriverHooks
   readonly #streams = new Set<Socket>()
   #inboundStreams = 0
+  /** Bytes held by inbound streams whose frame is not complete yet. */
+  #inboundBufferedBytes = 0
   #timer: NodeJS.Timeout | undefined
   #armedDeadline: number | undefined
   #pumping = false
@@ -153,6 +156,12 @@ export class NodeDriver {
 
   #sendPacket(output: Extract<CoreOutput, { kind: 'packet' }>): void {
     if (this.#closed || output.messages.length === 0) return
+    if (!isDialable(output.to)) {
+      // Hostile gossip can name port 0 or a 5-byte address; dgram would throw (port 0) or
+      // resolve the text form through DNS. Go's send just fails; so does ours, quietly.
+      this.#debugOnce('udp-undialable', `not sending to ${formatFrom(output.to)}`)
+      return
+    }
     let datagram: Uint8Array
     try {
       datagram = encodePacket(output.messages, {
@@ -169,9 +178,13 @@ export class NodeDriver {
       return
     }
     this.#core.metrics.bytesOut += datagram.length
-    this.#udp.send(datagram, output.to.port, bytesToIp(output.to.ip), (error) => {
-      if (error) this.#debugOnce('udp-send', `udp send failed: ${error.message}`)
-    })
+    try {
+      this.#udp.send(datagram, output.to.port, bytesToIp(output.to.ip), (error) => {
+        if (error) this.#debugOnce('udp-send', `udp send failed: ${error.message}`)
+      })
+    } catch (error) {
+      this.#debugOnce('udp-send', `udp send failed: ${String(error)}`)
+    }
   }
 
   #frame(message: StreamMessage, dialer: boolean): Uint8Array {
@@ -206,6 +219,15 @@ export class NodeDriver {
       socket.destroy()
       this.#streams.delete(socket)
       if (!this.#closed) this.run((core) => core.onStreamResult(output.requestId, result))
+    }
+    if (!isDialable(output.to)) {
+      // Answer on a later turn, as for any failed dial, never from inside this pump.
+      const error = `cannot dial ${formatFrom(output.to)}`
+      setImmediate(() => {
+        if (!this.#closed)
+          this.run((core) => core.onStreamResult(output.requestId, { ok: false, error }))
+      })
+      return
     }
     const remainingMs = Math.max(1, output.deadlineMs - systemClock.nowMs())
     const socket = connect({ host: bytesToIp(output.to.ip), port: output.to.port })
@@ -248,6 +270,14 @@ export class NodeDriver {
   #onDatagram(datagram: Buffer, rinfo: { address: string; port: number }): void {
     if (this.#closed) return
     this.#core.metrics.bytesIn += datagram.length
+    if (datagram.length > maxDatagramBytes) {
+      this.#malformed(
+        'packet',
+        { reason: 'too-large', detail: `${datagram.length} bytes` },
+        rinfo.address,
+      )
+      return
+    }
     const ip = ipToBytes(rinfo.address)
     const decoded = decodePacket(datagram, {
       label: this.#options.label,
@@ -276,9 +306,15 @@ export class NodeDriver {
     const from: Address = { ip: ip ?? new Uint8Array(4), port: socket.remotePort ?? 0 }
     const decoder = this.#decoder(true)
     let done = false
+    let bufferedBytes = 0
+    const release = (): void => {
+      this.#inboundBufferedBytes -= bufferedBytes
+      bufferedBytes = 0
+    }
     const finish = (): void => {
       if (done) return
       done = true
+      release()
       this.#inboundStreams--
       this.#streams.delete(socket)
       clearTimeout(deadline)
@@ -292,7 +328,23 @@ export class NodeDriver {
     socket.on('data', (chunk) => {
       if (done) return
       this.#core.metrics.bytesIn += chunk.length
-      this.#onInboundData(socket, from, decoder.feed(chunk))
+      bufferedBytes += chunk.length
+      this.#inboundBufferedBytes += chunk.length
+      if (this.#inboundBufferedBytes > this.#options.maxInboundBufferedBytes) {
+        // Each frame has its own limit (20 MiB encrypted, 64 MiB plain); this one bounds
+        // their sum over all concurrent inbound streams.
+        this.#malformed(
+          'stream',
+          { reason: 'too-large', detail: 'inbound buffer budget' },
+          formatFrom(from),
+        )
+        socket.destroy()
+        finish()
+        return
+      }
+      const fed = decoder.feed(chunk)
+      if (fed.status !== 'needMore') release()
+      this.#onInboundData(socket, from, fed)
     })
   }
 
@@ -348,6 +400,14 @@ export class NodeDriver {
     this.#warned.add(key)
     this.#options.logger.warn?.(`memberlist ${this.#options.name}: ${message}`)
   }
+}
+
+/** True for a 4- or 16-byte IP and a non-zero port: something dgram and net can reach. */
+function isDialable(address: Address): boolean {
+  const { ip, port } = address
+  return (
+    (ip.length === 4 || ip.length === 16) && Number.isInteger(port) && port > 0 && port <= 65535
+  )
 }
 
 function formatFrom(address: Address): string {

@@ -139,8 +139,15 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const memberlist = new Memberlist({
       options: resolved,
       build: (self) => {
+        // The overhead follows the keyring: keys may be installed after creation.
+        const overheadBytes = () => packetOverheadBytes(resolved, config.protocolVersion)
         const core = new MemberlistCore(
-          { clock: systemClock, random: cryptoRandom, delegates },
+          {
+            clock: systemClock,
+            random: cryptoRandom,
+            delegates,
+            packetOverheadBytes: overheadBytes,
+          },
           config,
         )
         const driver = new NodeDriver({

@@ -52,6 +52,11 @@ export interface MemberlistOptions {
   readonly enableCompression?: boolean
   /** Bound on concurrent inbound TCP exchanges; more are refused. @default 128 */
   readonly maxInboundStreams?: number
+  /**
+   * Bound on the bytes buffered by all inbound streams whose frame is still incomplete; a
+   * stream that would exceed it is dropped. @default 134_217_728 (128 MiB)
+   */
+  readonly maxInboundBufferedBytes?: number
   readonly logger?: MemberlistLogger
 }
 
@@ -80,6 +85,7 @@ export interface ResolvedOptions {
   readonly gossipVerifyOutgoing: boolean
   readonly enableCompression: boolean
   readonly maxInboundStreams: number
+  readonly maxInboundBufferedBytes: number
   readonly logger: MemberlistLogger
 }
 
@@ -114,6 +120,7 @@ export function resolveOptions(options: MemberlistOptions): ResolvedOptions {
     gossipVerifyOutgoing: options.gossipVerifyOutgoing ?? true,
     enableCompression: options.enableCompression ?? true,
     maxInboundStreams: options.maxInboundStreams ?? 128,
+    maxInboundBufferedBytes: options.maxInboundBufferedBytes ?? 128 * 1024 * 1024,
     logger: options.logger ?? {},
   }
 }
