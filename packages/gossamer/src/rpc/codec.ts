@@ -15,6 +15,16 @@
 import type { Version } from '../hlc/version.ts'
 import type { StoredRecord } from '../storage/engine.ts'
 import { PayloadReader, PayloadWriter } from './payload.ts'
+import {
+  type Codec,
+  readOptionalString,
+  readRecord,
+  readVersion,
+  writeOptionalString,
+  writeRecord,
+  writeVersion,
+} from './records.ts'
+import { REPLICATION_CODECS, type ReplicationRpcMethods } from './replication-codec.ts'
 
 /** RPC protocol version written in every frame. */
 export const RPC_PROTOCOL_VERSION = 1
@@ -34,7 +44,23 @@ export const FRAME_KIND = { request: 0, response: 1, error: 2 } as const
 export type FrameKind = keyof typeof FRAME_KIND
 
 /** Method numbers. APPEND ONLY: never renumber or reuse a number. */
-export const METHOD_IDS = { ping: 1, get: 2, put: 3, delete: 4, scan: 5 } as const
+export const METHOD_IDS = {
+  ping: 1,
+  get: 2,
+  put: 3,
+  delete: 4,
+  scan: 5,
+  // Replication (replication-codec.ts): one method per exchange of src/replication/messages.ts.
+  replicaPut: 6,
+  replicaGet: 7,
+  hintDeliver: 8,
+  aaeHashes: 9,
+  aaeKeys: 10,
+  aaePush: 11,
+  handoffRequest: 12,
+  handoffDone: 13,
+  putBatch: 14,
+} as const
 /** A method's name. */
 export type MethodName = keyof typeof METHOD_IDS
 
@@ -71,7 +97,7 @@ export interface WriteReply {
 }
 
 /** Request and response shapes of every method. */
-export interface RpcMethods {
+export interface RpcMethods extends ReplicationRpcMethods {
   ping: { request: Record<string, never>; response: Record<string, never> }
   get: { request: { key: string }; response: { record: StoredRecord | undefined } }
   put: { request: { key: string; record: StoredRecord }; response: WriteReply }
@@ -215,45 +241,6 @@ export class FrameDecoder {
 // ---------------------------------------------------------------------------------------------
 // Payloads
 
-function writeVersion(w: PayloadWriter, v: Version): void {
-  w.u64(v.wallMs)
-  w.u32(v.logical)
-  w.string(v.nodeId)
-}
-
-function readVersion(r: PayloadReader): Version {
-  return { wallMs: r.u64(), logical: r.u32(), nodeId: r.string() }
-}
-
-const HAS_VALUE = 1
-const HAS_EXPIRY = 2
-const HAS_CONTENT_TYPE = 4
-
-function writeRecord(w: PayloadWriter, record: StoredRecord): void {
-  writeVersion(w, record.version)
-  const flags =
-    (record.value !== null ? HAS_VALUE : 0) |
-    (record.expiresAtMs !== undefined ? HAS_EXPIRY : 0) |
-    (record.contentType !== undefined ? HAS_CONTENT_TYPE : 0)
-  w.u8(flags)
-  if (record.value !== null) w.bytes(record.value)
-  if (record.expiresAtMs !== undefined) w.u64(record.expiresAtMs)
-  if (record.contentType !== undefined) w.string(record.contentType)
-}
-
-function readRecord(r: PayloadReader): StoredRecord {
-  const version = readVersion(r)
-  const flags = r.u8()
-  if (flags > 7) r.fail('record flags')
-  const value = flags & HAS_VALUE ? r.bytes() : null
-  const expiresAtMs = flags & HAS_EXPIRY ? r.u64() : undefined
-  const contentType = flags & HAS_CONTENT_TYPE ? r.string() : undefined
-  const record: { -readonly [K in keyof StoredRecord]: StoredRecord[K] } = { version, value }
-  if (expiresAtMs !== undefined) record.expiresAtMs = expiresAtMs
-  if (contentType !== undefined) record.contentType = contentType
-  return record
-}
-
 const WRITE_STATUS = ['applied', 'stale', 'condition_failed'] as const
 
 function writeWriteReply(w: PayloadWriter, reply: WriteReply): void {
@@ -268,16 +255,6 @@ function readWriteReply(r: PayloadReader): WriteReply {
   return current === undefined ? { status } : { status, current }
 }
 
-function writeOptionalString(w: PayloadWriter, text: string | undefined): void {
-  w.u8(text !== undefined ? 1 : 0)
-  if (text !== undefined) w.string(text)
-}
-
-function readOptionalString(r: PayloadReader): string | undefined {
-  return r.flag() ? r.string() : undefined
-}
-
-type Codec<T> = { write(w: PayloadWriter, value: T): void; read(r: PayloadReader): T }
 type MethodCodecs = {
   [M in MethodName]: { request: Codec<RequestOf<M>>; response: Codec<ResponseOf<M>> }
 }
@@ -351,6 +328,7 @@ const CODECS: MethodCodecs = {
       },
     },
   },
+  ...REPLICATION_CODECS,
 }
 
 function encodeWith<T>(codec: Codec<T>, value: T): Uint8Array {

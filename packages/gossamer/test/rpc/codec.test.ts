@@ -225,5 +225,20 @@ test('error payloads round-trip and unknown codes decode as unknown', () => {
 })
 
 test('method numbers are append-only and never change', () => {
-  assert.deepEqual(METHOD_IDS, { ping: 1, get: 2, put: 3, delete: 4, scan: 5 })
+  assert.deepEqual(METHOD_IDS, {
+    ping: 1,
+    get: 2,
+    put: 3,
+    delete: 4,
+    scan: 5,
+    replicaPut: 6,
+    replicaGet: 7,
+    hintDeliver: 8,
+    aaeHashes: 9,
+    aaeKeys: 10,
+    aaePush: 11,
+    handoffRequest: 12,
+    handoffDone: 13,
+    putBatch: 14,
+  })
 })
