@@ -262,7 +262,7 @@ test('a truncated payload of every message is malformed, never a throw', () => {
   )
 })
 
-const replicationMethodIds = [...new Set(Object.values(REPLICATION_METHOD_OF))]
+const replicationMethodIds: number[] = [...new Set(Object.values(REPLICATION_METHOD_OF))]
   .map((name) => METHOD_IDS[name])
   .concat(METHOD_IDS.putBatch)
 
