@@ -262,9 +262,10 @@ test('a truncated payload of every message is malformed, never a throw', () => {
   )
 })
 
-const replicationMethodIds: number[] = [...new Set(Object.values(REPLICATION_METHOD_OF))]
-  .map((name) => METHOD_IDS[name])
-  .concat(METHOD_IDS.putBatch)
+const replicationMethodIds: number[] = [
+  ...[...new Set(Object.values(REPLICATION_METHOD_OF))].map((name) => METHOD_IDS[name]),
+  METHOD_IDS.putBatch,
+]
 
 test('random bytes and mutated valid payloads never make a replication decoder throw', () => {
   fc.assert(
