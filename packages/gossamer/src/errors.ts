@@ -115,6 +115,56 @@ export const ERROR_CATALOGUE = {
     httpStatus: 500,
     meaning: 'An unexpected server error (a bug); the log has the details.',
   },
+  GOSSAMER_ERR_QUORUM_NOT_REACHED: {
+    httpStatus: 503,
+    meaning:
+      'Fewer replicas than the requested r or w could answer; a failed write may still have reached some.',
+  },
+  GOSSAMER_ERR_TIMEOUT: {
+    httpStatus: 504,
+    meaning:
+      'The replicas did not answer within the request deadline; a failed write may still have reached some.',
+  },
+  GOSSAMER_ERR_RPC_TIMEOUT: {
+    httpStatus: 504,
+    meaning:
+      'A node-to-node call got no reply within its timeout; it may or may not have been applied.',
+  },
+  GOSSAMER_ERR_RPC_QUEUE_FULL: {
+    httpStatus: 503,
+    meaning: 'Too many node-to-node calls are pending to one peer; the call was not sent.',
+  },
+  GOSSAMER_ERR_RPC_CLOSED: {
+    httpStatus: 503,
+    meaning:
+      'The node-to-node client was closed (the node is shutting down) before the call completed.',
+  },
+  GOSSAMER_ERR_RPC_CONNECTION_LOST: {
+    httpStatus: 503,
+    meaning:
+      'The connection to a peer dropped after the call was sent; it may or may not have been applied.',
+  },
+  GOSSAMER_ERR_RPC_REMOTE: {
+    httpStatus: 502,
+    meaning:
+      'The peer answered a node-to-node call with an error (unknown method, malformed request, handler failure).',
+  },
+  GOSSAMER_ERR_RPC_BAD_RESPONSE: {
+    httpStatus: 502,
+    meaning: "The peer's reply to a node-to-node call could not be decoded.",
+  },
+  GOSSAMER_ERR_PARTITION_COUNT_MISMATCH: {
+    httpStatus: 409,
+    meaning: "The node's partition count differs from the cluster's; it cannot join.",
+  },
+  GOSSAMER_ERR_NODE_NOT_FOUND: {
+    httpStatus: 404,
+    meaning: 'No member of the cluster has this name.',
+  },
+  GOSSAMER_ERR_HINT_STORE_FULL: {
+    httpStatus: 503,
+    meaning: 'The durable hint store holds its maximum number of hints; the hint was not stored.',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 /** A stable error code, `GOSSAMER_ERR_<WHAT>`. */

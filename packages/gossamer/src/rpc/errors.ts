@@ -1,11 +1,14 @@
 /**
  * Errors a caller of `RpcClient.call` can see. Callers branch on `code`, never on the message.
  * All are expected operating outcomes (architecture §7: timeouts on every call, bounded queues),
- * so the replication coordinator treats each as "this replica did not answer".
+ * so the replication coordinator treats each as "this replica did not answer". `RpcError` is a
+ * `GossamerError`: every code is in the catalogue (src/errors.ts, docs/errors.md) with its HTTP
+ * status, so one that reaches the API maps like any other boundary error.
  */
+import { GossamerError } from '../errors.ts'
 import type { RemoteErrorCode } from './codec.ts'
 
-/** Stable codes of RPC failures (to be listed in docs/errors.md). */
+/** Stable codes of RPC failures (each listed in the catalogue and docs/errors.md). */
 export const RPC_ERROR_CODES = {
   /** No reply within the call's timeout. The request may or may not have been applied. */
   timeout: 'GOSSAMER_ERR_RPC_TIMEOUT',
@@ -19,21 +22,20 @@ export const RPC_ERROR_CODES = {
   remote: 'GOSSAMER_ERR_RPC_REMOTE',
   /** The peer's reply could not be decoded (counted as malformed). */
   badResponse: 'GOSSAMER_ERR_RPC_BAD_RESPONSE',
-} as const
+} as const satisfies Record<string, GossamerError['code']>
 
 /** One of `RPC_ERROR_CODES`. */
 export type RpcErrorCode = (typeof RPC_ERROR_CODES)[keyof typeof RPC_ERROR_CODES]
 
 /** A failed RPC call. */
-export class RpcError extends Error {
-  readonly code: RpcErrorCode
+export class RpcError extends GossamerError {
+  declare readonly code: RpcErrorCode
   /** For `GOSSAMER_ERR_RPC_REMOTE`: the peer's error code. */
   readonly remoteCode: RemoteErrorCode | 'unknown' | undefined
 
   constructor(code: RpcErrorCode, message: string, remoteCode?: RemoteErrorCode | 'unknown') {
-    super(message)
+    super(code, message)
     this.name = 'RpcError'
-    this.code = code
     this.remoteCode = remoteCode
   }
 }
