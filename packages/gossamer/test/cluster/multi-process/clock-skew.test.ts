@@ -2,7 +2,7 @@
 // corrupt last-writer-wins ordering. Its versions would beat every honest write for as long as
 // the skew lasts, so replicas refuse a version further than maxClockSkewMs ahead of their own
 // wall clock (GOSSAMER_ERR_CLOCK_SKEW; docs/cluster.md, "Clock skew"). Method: three agent
-// processes, N=3; n3 runs with a fake clock offset of +10 minutes (GOSSAMER_TEST_CLOCK_OFFSET_MS,
+// processes, N=3; n3 runs with a fake clock offset of +10 minutes (GOSSAMER_CLOCK_OFFSET_MS,
 // a test-only knob of the agent) and the default 60 s maximum skew. Writes coordinated by n3 must
 // be refused (or, under a clamping policy, carry a version within the bound); later writes through
 // honest nodes must win on every honest node's local replica and in quorum and r=all reads.
@@ -21,7 +21,7 @@ describe('a node whose clock is ten minutes ahead', { timeout: 300_000 }, () => 
 
   before(async () => {
     cluster = await startCluster({ nodes: 2, replicas: 3 })
-    await cluster.addNode({ env: { GOSSAMER_TEST_CLOCK_OFFSET_MS: String(OFFSET_MS) } })
+    await cluster.addNode({ env: { GOSSAMER_CLOCK_OFFSET_MS: String(OFFSET_MS) } })
     await cluster.waitConverged()
   })
   after(async () => {

@@ -18,6 +18,7 @@ import { checkLocalCopies, countUpToDate, keyNames, writeKeys } from '../../help
 
 const SEED = Number(process.env.GOSSAMER_TEST_SEED ?? 31337)
 const KEY_COUNT = 3_000
+const PARTITIONS = 256
 /** The documented anti-entropy bound for a wiped replica on this cluster size (docs/cluster.md). */
 const RESTORE_DEADLINE_MS = Number(process.env.GOSSAMER_TEST_AAE_DEADLINE_MS ?? 180_000)
 const VICTIM = 'n2'
@@ -26,7 +27,9 @@ describe('a replica restarted with an empty data directory', { timeout: 600_000 
   let cluster: Cluster | undefined
 
   before(async () => {
-    cluster = await startCluster({ nodes: 4, replicas: 3 })
+    // 256 partitions: a wiped node's repair time grows with the partitions it replicates (one
+    // session per partition), and placement quality is not what this test is about.
+    cluster = await startCluster({ nodes: 4, replicas: 3, partitions: PARTITIONS })
   })
   after(async () => {
     await cluster?.stop()
