@@ -70,6 +70,36 @@ export interface ScanPage {
   readonly cursor?: string | undefined
 }
 
+/**
+ * Settings of an engine's partition index: which partition each key belongs to, so one
+ * partition can be scanned or dropped without walking the whole store. The engine never
+ * computes placement itself; the node passes the ring's function (`ring/partitioner.ts`).
+ */
+export interface PartitionIndexOptions {
+  /** Number of partitions; `partitionOf` answers in `[0, partitionCount)`. */
+  readonly partitionCount: number
+  /** The key's partition. Must be a pure function of the key. */
+  readonly partitionOf: (key: string) => number
+  /**
+   * Version of `partitionOf`'s hash; a change (like a change of `partitionCount`) makes a
+   * durable engine rebuild its index when it opens. @default 1
+   */
+  readonly hashVersion?: number | undefined
+}
+
+/** Options of `Engine.scanPartition`: like `ScanOptions`, within one partition, no prefix. */
+export interface PartitionScanOptions {
+  readonly partition: number
+  /** Resume strictly after this key (the previous page's `cursor`). */
+  readonly after?: string | undefined
+  /** Maximum number of entries returned (>= 1). */
+  readonly limit: number
+  /** Include tombstones and expired records. */
+  readonly includeDead?: boolean | undefined
+  /** Time used to decide expiry, Unix ms. */
+  readonly nowMs: number
+}
+
 export interface EngineStats {
   /** Number of stored records, tombstones included. */
   readonly keyCount: number
@@ -100,4 +130,25 @@ export interface Engine {
   purge(options: { tombstoneBeforeMs: number; nowMs: number; limit: number }): Promise<number>
   stats(): EngineStats
   close(): Promise<void>
+  /**
+   * Physically removes these keys and their records, tombstones included; writes no tombstone.
+   * For dropping data this node no longer owns (a partition handed off to its new owners),
+   * never for a client delete. Missing keys are ignored. Returns how many were removed.
+   */
+  deleteKeys(keys: readonly string[]): Promise<number>
+  /** The partition index this engine maintains, or undefined when it has none. */
+  readonly partitionIndex: PartitionIndexOptions | undefined
+  /**
+   * One partition's records in key order (UTF-8 byte order), with the same paging contract as
+   * `scan`. Examines only that partition's keys. Throws when the engine has no partition index.
+   */
+  scanPartition(options: PartitionScanOptions): ScanPage
+  /**
+   * Physically removes up to `limit` records of `partition` (tombstones included) in one commit.
+   * `done` is true when the partition is now empty. Throws without a partition index.
+   */
+  dropPartition(options: {
+    readonly partition: number
+    readonly limit: number
+  }): Promise<{ readonly removedCount: number; readonly done: boolean }>
 }

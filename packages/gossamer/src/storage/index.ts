@@ -15,6 +15,8 @@ export type {
   Durability,
   Engine,
   EngineStats,
+  PartitionIndexOptions,
+  PartitionScanOptions,
   ScanOptions,
   ScanPage,
   StoredRecord,

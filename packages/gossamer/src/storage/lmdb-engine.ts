@@ -23,6 +23,23 @@
  *   writes and, because LMDB then relies on the OS to order page writes, can in the worst case
  *   leave the file needing restore from replicas. Use it only for nodes whose data is rebuilt
  *   from replicas anyway (tests, caches, benchmarks).
+ *
+ * Partition index (optional, `partitionIndex`): in the same root database as the data, under
+ * keys no user key can have. User keys are UTF-8, whose bytes are never 0xF5–0xFF, so
+ * `[0xFF][u16 partition][key bytes]` (value empty) sorts after every user key, and
+ * `[0xFE]partition-index` holds the index's settings (`u32 partitionCount, u32 hashVersion`).
+ * Data scans stop at 0xF5. Being in the same database, the index entry is written in the same
+ * transaction as the record, so the two are never out of step, even after a crash, and it costs
+ * no extra fsync: one extra B-tree put when a key is first written (updates change nothing),
+ * one extra remove when a key is purged or deleted. With the index a key may take at most
+ * 1975 bytes (3 bytes go to the header). Opening with settings different from the stored ones
+ * rebuilds the index (one walk of the store); opening without an index removes a stored one.
+ *
+ * Measured (test/storage/partition-scan.bench.ts, 100,000 keys of ~20 bytes with 100-byte
+ * values, 4,096 partitions, LMDB on tmpfs-like local disk, this 2-core machine): scanning one
+ * partition by walking the whole store took about 100 ms; with the index about 0.05 ms, i.e.
+ * about 2,000× less (≈24 keys per partition). Writing new keys with the index costs ~10–20%
+ * more per batch; see the bench for the exact numbers of a run.
  */
 
 import { statSync } from 'node:fs'
@@ -33,6 +50,8 @@ import type {
   Durability,
   Engine,
   EngineStats,
+  PartitionIndexOptions,
+  PartitionScanOptions,
   ScanOptions,
   ScanPage,
   StoredRecord,
@@ -40,7 +59,13 @@ import type {
   WriteOutcome,
 } from './engine.ts'
 import { asStorageError } from './errors.ts'
-import { assertStorableKey } from './keys.ts'
+import { assertStorableKey, keySuccessor } from './keys.ts'
+import {
+  checkPartitionIndexOptions,
+  PARTITION_INDEXED_KEY_BYTES_MAX,
+  partitionOfChecked,
+  requirePartition,
+} from './partition-index.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import { decideWrite, isPurgeable } from './record-rules.ts'
 import { collectScanPage, type RawScanEntry, scanStartKey } from './scan-page.ts'
@@ -59,6 +84,38 @@ export interface LmdbEngineOptions {
    * not a cap. @default lmdb-js's default
    */
   readonly mapSizeBytes?: number
+  /** Keep a per-partition index (see the file header). @default none */
+  readonly partitionIndex?: PartitionIndexOptions | undefined
+}
+
+/** First byte no UTF-8 key can start with: data scans end here. */
+const DATA_END = Buffer.from([0xf5])
+/** First byte of every partition index entry. */
+const INDEX_TAG = 0xff
+/** The key holding the index's settings. */
+const INDEX_META_KEY = Buffer.concat([Buffer.from([0xfe]), Buffer.from('partition-index')])
+/** Index entries rebuilt or removed per transaction when the index changes at open. */
+const INDEX_REBUILD_BATCH = 10_000
+const EMPTY = Buffer.alloc(0)
+
+function indexPrefix(partition: number): Buffer {
+  return Buffer.from([INDEX_TAG, partition >>> 8, partition & 0xff])
+}
+
+function indexKey(partition: number, keyBytes: Buffer): Buffer {
+  return Buffer.concat([indexPrefix(partition), keyBytes])
+}
+
+/** The end (exclusive) of `partition`'s index range; undefined for the last u16 partition. */
+function indexEnd(partition: number): Buffer | undefined {
+  return partition + 1 >= 65_536 ? undefined : indexPrefix(partition + 1)
+}
+
+function indexMeta(index: PartitionIndexOptions): Buffer {
+  const meta = Buffer.alloc(8)
+  meta.writeUInt32BE(index.partitionCount, 0)
+  meta.writeUInt32BE(index.hashVersion ?? 1, 4)
+  return meta
 }
 
 type Bytes = Buffer
@@ -75,17 +132,30 @@ export class LmdbEngine implements Engine {
   readonly path: string
   /** The durability mode the environment was opened with. */
   readonly durability: Durability
+  /** See `PartitionIndexOptions`. */
+  readonly partitionIndex: PartitionIndexOptions | undefined
   readonly #db: RootDatabase<Bytes, Bytes>
+  readonly #maxKeyBytes: number
 
-  private constructor(path: string, durability: Durability, db: RootDatabase<Bytes, Bytes>) {
+  private constructor(
+    path: string,
+    durability: Durability,
+    db: RootDatabase<Bytes, Bytes>,
+    partitionIndex: PartitionIndexOptions | undefined,
+  ) {
     this.path = path
     this.durability = durability
     this.#db = db
+    this.partitionIndex = partitionIndex
+    this.#maxKeyBytes =
+      partitionIndex === undefined ? LMDB_ENGINE_KEY_BYTES_MAX : PARTITION_INDEXED_KEY_BYTES_MAX
   }
 
   /** Opens (creating if needed) the environment in directory `options.path`. */
   static async open(options: LmdbEngineOptions): Promise<LmdbEngine> {
     const durability = options.durability ?? 'sync'
+    if (options.partitionIndex !== undefined) checkPartitionIndexOptions(options.partitionIndex)
+    let engine: LmdbEngine
     try {
       await mkdir(options.path, { recursive: true })
       const db = open<Bytes, Bytes>({
@@ -96,10 +166,17 @@ export class LmdbEngine implements Engine {
         noSync: durability === 'relaxed',
         ...(options.mapSizeBytes === undefined ? {} : { mapSize: options.mapSizeBytes }),
       })
-      return new LmdbEngine(options.path, durability, db)
+      engine = new LmdbEngine(options.path, durability, db, options.partitionIndex)
     } catch (error) {
       throw asStorageError(error, `opening ${options.path}`)
     }
+    try {
+      await engine.#reconcileIndex()
+    } catch (error) {
+      await engine.close()
+      throw asStorageError(error, `building the partition index of ${options.path}`)
+    }
+    return engine
   }
 
   getRecord(key: string): StoredRecord | undefined {
@@ -115,7 +192,7 @@ export class LmdbEngine implements Engine {
   async writeBatch(entries: readonly WriteEntry[]): Promise<WriteOutcome[]> {
     // Validate and encode first: nothing that can throw for bad input runs inside the commit.
     const prepared = entries.map((entry): PreparedWrite => {
-      assertStorableKey(entry.key, LMDB_ENGINE_KEY_BYTES_MAX)
+      assertStorableKey(entry.key, this.#maxKeyBytes)
       const encoded = encodeRecord(entry.record)
       return {
         entry,
@@ -162,7 +239,7 @@ export class LmdbEngine implements Engine {
         const encoded = this.#db.get(keyBytes)
         if (encoded === undefined) continue
         if (!isPurgeable(decodeRecord(encoded, keyBytes.toString('utf8')), options)) continue
-        if (this.#db.removeSync(keyBytes)) removedCount += 1
+        if (this.#removeInTransaction(keyBytes)) removedCount += 1
       }
       return removedCount
     })
@@ -173,9 +250,65 @@ export class LmdbEngine implements Engine {
     }
   }
 
+  async deleteKeys(keys: readonly string[]): Promise<number> {
+    const keyBytes = keys.map((key) => {
+      assertStorableKey(key, LMDB_ENGINE_KEY_BYTES_MAX)
+      return Buffer.from(key, 'utf8')
+    })
+    if (keyBytes.length === 0) return 0
+    try {
+      return await this.#db.transaction(() => {
+        let removedCount = 0
+        for (const bytes of keyBytes) if (this.#removeInTransaction(bytes)) removedCount += 1
+        return removedCount
+      })
+    } catch (error) {
+      throw asStorageError(error, `deleting ${keyBytes.length} key(s)`)
+    }
+  }
+
+  scanPartition(options: PartitionScanOptions): ScanPage {
+    requirePartition(this.partitionIndex, options.partition)
+    const afterBytes =
+      options.after === undefined ? EMPTY : Buffer.from(keySuccessor(options.after), 'utf8')
+    const start = indexKey(options.partition, afterBytes)
+    return collectScanPage(this.#partitionEntries(start, indexEnd(options.partition)), {
+      limit: options.limit,
+      includeDead: options.includeDead,
+      nowMs: options.nowMs,
+    })
+  }
+
+  async dropPartition(options: {
+    partition: number
+    limit: number
+  }): Promise<{ removedCount: number; done: boolean }> {
+    requirePartition(this.partitionIndex, options.partition)
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new RangeError(`limit must be an integer >= 1, got ${options.limit}`)
+    }
+    const range = { start: indexPrefix(options.partition), end: indexEnd(options.partition) }
+    try {
+      return await this.#db.transaction(() => {
+        let removedCount = 0
+        for (const key of [...this.#db.getKeys({ ...range, limit: options.limit })]) {
+          this.#db.removeSync(key)
+          if (this.#db.removeSync(key.subarray(3))) removedCount += 1
+        }
+        const done = [...this.#db.getKeys({ ...range, limit: 1 })].length === 0
+        return { removedCount, done }
+      })
+    } catch (error) {
+      throw asStorageError(error, `dropping partition ${options.partition}`)
+    }
+  }
+
   stats(): EngineStats {
     const dbStats = this.#db.getStats() as { entryCount?: number }
-    return { keyCount: dbStats.entryCount ?? 0, sizeBytes: this.#fileSizeBytes() }
+    const entryCount = dbStats.entryCount ?? 0
+    // With an index every key has exactly one index entry, plus the one settings entry.
+    const keyCount = this.partitionIndex === undefined ? entryCount : (entryCount - 1) / 2
+    return { keyCount, sizeBytes: this.#fileSizeBytes() }
   }
 
   /** Waits for pending writes, then closes the environment. */
@@ -189,10 +322,12 @@ export class LmdbEngine implements Engine {
     // an earlier entry's write to the same key.
     const pending = new Map<string, StoredRecord | undefined>()
     const writes = new Map<string, PreparedWrite>()
+    const isNew = new Set<string>()
     const outcomes = prepared.map((write) => {
       const key = write.entry.key
       const current = pending.has(key) ? pending.get(key) : this.#readInTransaction(write)
       const outcome = decideWrite(current, write.entry)
+      if (outcome.status === 'applied' && current === undefined) isNew.add(key)
       if (outcome.status === 'applied') {
         pending.set(key, write.entry.record)
         writes.set(key, write)
@@ -200,7 +335,81 @@ export class LmdbEngine implements Engine {
       return outcome
     })
     for (const write of writes.values()) this.#db.putSync(write.keyBytes, write.encoded)
+    if (this.partitionIndex !== undefined) {
+      for (const [key, write] of writes) {
+        if (!isNew.has(key)) continue
+        const partition = partitionOfChecked(this.partitionIndex, key)
+        this.#db.putSync(indexKey(partition, write.keyBytes), EMPTY)
+      }
+    }
     return outcomes
+  }
+
+  /** Removes a record and its index entry inside a write transaction; true if it existed. */
+  #removeInTransaction(keyBytes: Bytes): boolean {
+    if (!this.#db.removeSync(keyBytes)) return false
+    if (this.partitionIndex !== undefined) {
+      const partition = partitionOfChecked(this.partitionIndex, keyBytes.toString('utf8'))
+      this.#db.removeSync(indexKey(partition, keyBytes))
+    }
+    return true
+  }
+
+  *#partitionEntries(start: Bytes, end: Bytes | undefined): Generator<RawScanEntry> {
+    for (const indexEntryKey of this.#db.getKeys(end === undefined ? { start } : { start, end })) {
+      const keyBytes = indexEntryKey.subarray(3)
+      const value = this.#db.get(keyBytes)
+      if (value === undefined) continue // unreachable while the index is kept in step
+      const keyText = keyBytes.toString('utf8')
+      yield { key: keyText, record: () => decodeRecord(value, keyText) }
+    }
+  }
+
+  /**
+   * Makes the stored index match the options: nothing to do when the stored settings equal
+   * them; otherwise the settings entry is removed first, the old entries next, the new entries
+   * are built, and the settings are written last, so a crash at any point leaves no settings
+   * entry and the next open starts over.
+   */
+  async #reconcileIndex(): Promise<void> {
+    const stored = this.#db.get(INDEX_META_KEY)
+    const wanted = this.partitionIndex === undefined ? undefined : indexMeta(this.partitionIndex)
+    if (stored === undefined && wanted === undefined) return
+    if (stored !== undefined && wanted !== undefined && stored.equals(wanted)) return
+    await this.#db.transaction(() => this.#db.removeSync(INDEX_META_KEY))
+    // Bounded: each round removes up to a batch of the finite set of index entries.
+    for (;;) {
+      const removed = await this.#db.transaction(() => {
+        const keys = [
+          ...this.#db.getKeys({ start: Buffer.from([INDEX_TAG]), limit: INDEX_REBUILD_BATCH }),
+        ]
+        for (const key of keys) this.#db.removeSync(key)
+        return keys.length
+      })
+      if (removed < INDEX_REBUILD_BATCH) break
+    }
+    if (wanted === undefined || this.partitionIndex === undefined) return
+    await this.#buildIndex(this.partitionIndex)
+    await this.#db.transaction(() => this.#db.putSync(INDEX_META_KEY, wanted))
+  }
+
+  async #buildIndex(index: PartitionIndexOptions): Promise<void> {
+    let start: Bytes = EMPTY
+    // Bounded: every round advances `start` past a batch of the finite set of data keys.
+    for (;;) {
+      const keys = [
+        ...this.#db.getKeys({ start, end: DATA_END, limit: INDEX_REBUILD_BATCH }),
+      ] as Bytes[]
+      if (keys.length === 0) return
+      await this.#db.transaction(() => {
+        for (const keyBytes of keys) {
+          const partition = partitionOfChecked(index, keyBytes.toString('utf8'))
+          this.#db.putSync(indexKey(partition, keyBytes), EMPTY)
+        }
+      })
+      if (keys.length < INDEX_REBUILD_BATCH) return
+      start = Buffer.concat([keys[keys.length - 1]!, Buffer.from([0])])
+    }
   }
 
   #readInTransaction(write: PreparedWrite): StoredRecord | undefined {
@@ -209,7 +418,9 @@ export class LmdbEngine implements Engine {
   }
 
   *#entriesFrom(startKey: Bytes | undefined): Generator<RawScanEntry> {
-    const range = this.#db.getRange(startKey === undefined ? {} : { start: startKey })
+    const range = this.#db.getRange(
+      startKey === undefined ? { end: DATA_END } : { start: startKey, end: DATA_END },
+    )
     for (const { key, value } of range) {
       const keyText = key.toString('utf8')
       yield { key: keyText, record: () => decodeRecord(value, keyText) }

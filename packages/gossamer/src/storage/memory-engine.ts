@@ -5,6 +5,9 @@
  * detected exactly as on disk. Keys are kept sorted in UTF-8 byte order (`compareKeys`), the
  * order LMDB uses, so both engines scan identically.
  *
+ * With `partitionIndex`, a per-partition sorted key list is kept next to the main one, updated
+ * on every insert and removal, so `scanPartition` and `dropPartition` touch one partition only.
+ *
  * Nothing here is durable: `close()` drops everything. The promise-returning methods complete
  * synchronously; the `*Sync` variants let a deterministic simulator apply writes without
  * awaiting.
@@ -12,13 +15,21 @@
 import type {
   Engine,
   EngineStats,
+  PartitionIndexOptions,
+  PartitionScanOptions,
   ScanOptions,
   ScanPage,
   StoredRecord,
   WriteEntry,
   WriteOutcome,
 } from './engine.ts'
-import { assertStorableKey, compareKeys, utf8ByteLength } from './keys.ts'
+import { assertStorableKey, compareKeys, keySuccessor, utf8ByteLength } from './keys.ts'
+import {
+  checkPartitionIndexOptions,
+  PARTITION_INDEXED_KEY_BYTES_MAX,
+  partitionOfChecked,
+  requirePartition,
+} from './partition-index.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import { decideWrite, isPurgeable } from './record-rules.ts'
 import { collectScanPage, type RawScanEntry, scanStartKey } from './scan-page.ts'
@@ -31,8 +42,23 @@ export class MemoryEngine implements Engine {
   // Invariant: #sortedKeys holds exactly the keys of #encodedByKey, in compareKeys order.
   readonly #encodedByKey = new Map<string, Uint8Array>()
   readonly #sortedKeys: string[] = []
+  // Invariant (with an index): #keysByPartition holds every key once, under its partition, sorted.
+  readonly #keysByPartition = new Map<number, string[]>()
   #sizeBytes = 0
   #isClosed = false
+  readonly #maxKeyBytes: number
+
+  /** See `PartitionIndexOptions`. */
+  readonly partitionIndex: PartitionIndexOptions | undefined
+
+  constructor(options: { readonly partitionIndex?: PartitionIndexOptions | undefined } = {}) {
+    if (options.partitionIndex !== undefined) checkPartitionIndexOptions(options.partitionIndex)
+    this.partitionIndex = options.partitionIndex
+    this.#maxKeyBytes =
+      options.partitionIndex === undefined
+        ? MEMORY_ENGINE_KEY_BYTES_MAX
+        : PARTITION_INDEXED_KEY_BYTES_MAX
+  }
 
   getRecord(key: string): StoredRecord | undefined {
     this.#assertOpen()
@@ -61,7 +87,7 @@ export class MemoryEngine implements Engine {
   writeBatchSync(entries: readonly WriteEntry[]): WriteOutcome[] {
     this.#assertOpen()
     const encodedEntries = entries.map((entry) => {
-      assertStorableKey(entry.key, MEMORY_ENGINE_KEY_BYTES_MAX)
+      assertStorableKey(entry.key, this.#maxKeyBytes)
       return encodeRecord(entry.record)
     })
     const pending = new Map<string, StoredRecord | undefined>()
@@ -100,6 +126,57 @@ export class MemoryEngine implements Engine {
     return doomedKeys.length
   }
 
+  deleteKeys(keys: readonly string[]): Promise<number> {
+    return settle(() => this.deleteKeysSync(keys))
+  }
+
+  /** `deleteKeys`, completed synchronously (for the simulator). */
+  deleteKeysSync(keys: readonly string[]): number {
+    this.#assertOpen()
+    let removedCount = 0
+    for (const key of keys) {
+      if (this.#encodedByKey.has(key)) {
+        this.#remove(key)
+        removedCount += 1
+      }
+    }
+    return removedCount
+  }
+
+  scanPartition(options: PartitionScanOptions): ScanPage {
+    this.#assertOpen()
+    requirePartition(this.partitionIndex, options.partition)
+    const keys = this.#keysByPartition.get(options.partition) ?? []
+    const start = options.after === undefined ? '' : keySuccessor(options.after)
+    return collectScanPage(this.#entriesOf(keys, lowerBound(keys, start)), {
+      limit: options.limit,
+      includeDead: options.includeDead,
+      nowMs: options.nowMs,
+    })
+  }
+
+  dropPartition(options: {
+    partition: number
+    limit: number
+  }): Promise<{ removedCount: number; done: boolean }> {
+    return settle(() => this.dropPartitionSync(options))
+  }
+
+  /** `dropPartition`, completed synchronously (for the simulator). */
+  dropPartitionSync(options: { partition: number; limit: number }): {
+    removedCount: number
+    done: boolean
+  } {
+    this.#assertOpen()
+    requirePartition(this.partitionIndex, options.partition)
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new RangeError(`limit must be an integer >= 1, got ${options.limit}`)
+    }
+    const doomed = (this.#keysByPartition.get(options.partition) ?? []).slice(0, options.limit)
+    for (const key of doomed) this.#remove(key)
+    return { removedCount: doomed.length, done: !this.#keysByPartition.has(options.partition) }
+  }
+
   stats(): EngineStats {
     this.#assertOpen()
     return { keyCount: this.#sortedKeys.length, sizeBytes: this.#sizeBytes }
@@ -108,6 +185,7 @@ export class MemoryEngine implements Engine {
   close(): Promise<void> {
     this.#isClosed = true
     this.#encodedByKey.clear()
+    this.#keysByPartition.clear()
     this.#sortedKeys.length = 0
     this.#sizeBytes = 0
     return Promise.resolve()
@@ -134,10 +212,19 @@ export class MemoryEngine implements Engine {
     }
   }
 
+  *#entriesOf(keys: readonly string[], from: number): Generator<RawScanEntry> {
+    for (let index = from; index < keys.length; index++) {
+      const key = keys[index]!
+      const encoded = this.#encodedByKey.get(key)!
+      yield { key, record: () => decodeRecord(encoded, key) }
+    }
+  }
+
   #put(key: string, encoded: Uint8Array): void {
     const previous = this.#encodedByKey.get(key)
     if (previous === undefined) {
       this.#sortedKeys.splice(this.#lowerBound(key), 0, key)
+      this.#indexAdd(key)
       this.#sizeBytes += utf8ByteLength(key)
     } else {
       this.#sizeBytes -= previous.length
@@ -151,24 +238,50 @@ export class MemoryEngine implements Engine {
     if (previous === undefined) return
     this.#encodedByKey.delete(key)
     this.#sortedKeys.splice(this.#lowerBound(key), 1)
+    this.#indexRemove(key)
     this.#sizeBytes -= previous.length + utf8ByteLength(key)
+  }
+
+  #indexAdd(key: string): void {
+    if (this.partitionIndex === undefined) return
+    const partition = partitionOfChecked(this.partitionIndex, key)
+    let keys = this.#keysByPartition.get(partition)
+    if (keys === undefined) {
+      keys = []
+      this.#keysByPartition.set(partition, keys)
+    }
+    keys.splice(lowerBound(keys, key), 0, key)
+  }
+
+  #indexRemove(key: string): void {
+    if (this.partitionIndex === undefined) return
+    const partition = partitionOfChecked(this.partitionIndex, key)
+    const keys = this.#keysByPartition.get(partition)
+    if (keys === undefined) return
+    keys.splice(lowerBound(keys, key), 1)
+    if (keys.length === 0) this.#keysByPartition.delete(partition)
   }
 
   /** Index of the first stored key >= `key` in UTF-8 byte order. */
   #lowerBound(key: string): number {
-    let low = 0
-    let high = this.#sortedKeys.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (compareKeys(this.#sortedKeys[middle]!, key) < 0) low = middle + 1
-      else high = middle
-    }
-    return low
+    return lowerBound(this.#sortedKeys, key)
   }
 
   #assertOpen(): void {
     if (this.#isClosed) throw new Error('MemoryEngine: used after close()')
   }
+}
+
+/** Index of the first of the sorted `keys` that is >= `key` in UTF-8 byte order. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let low = 0
+  let high = keys.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (compareKeys(keys[middle]!, key) < 0) low = middle + 1
+    else high = middle
+  }
+  return low
 }
 
 /** Runs `work` now and turns its result or exception into a settled promise. */
