@@ -8,6 +8,7 @@ import type { Engine } from '../../src/storage/engine.ts'
 import { LmdbEngine } from '../../src/storage/lmdb-engine.ts'
 import { encodeRecord } from '../../src/storage/record-codec.ts'
 import { engineCompliance } from './compliance.ts'
+import { partitionCompliance } from './partition-compliance.ts'
 
 const tempDirs: string[] = []
 after(async () => {
@@ -108,5 +109,61 @@ describe('storage: LmdbEngine', () => {
     } finally {
       await engine.close()
     }
+  })
+})
+
+partitionCompliance('LmdbEngine', async (partitionIndex) => {
+  const path = await tempDir()
+  const engine = await LmdbEngine.open({ path, durability: 'relaxed', partitionIndex })
+  return {
+    engine,
+    cleanup: async () => {
+      await engine.close()
+      await rm(path, { recursive: true, force: true })
+    },
+  }
+})
+
+describe('storage: LmdbEngine partition index across reopens', () => {
+  const nowMs = 1_000_000
+  const keys = Array.from({ length: 300 }, (_, i) => `k${i}`)
+  const version = { wallMs: 1, logical: 0, nodeId: 'n' }
+  const byPartition = (engine: Engine, count: number) =>
+    Array.from({ length: count }, (_, partition) =>
+      engine
+        .scanPartition({ partition, limit: 1000, includeDead: true, nowMs })
+        .entries.map((e) => e.key),
+    )
+  const expected = (count: number) =>
+    Array.from({ length: count }, (_, p) =>
+      keys.filter((k) => TEST_INDEX_OF(count)(k) === p).sort((a, b) => (a < b ? -1 : 1)),
+    )
+  const TEST_INDEX_OF = (count: number) => (key: string) => Number(key.slice(1)) % count
+
+  it('builds the index for an existing store, rebuilds it for a new count, drops it without one', async () => {
+    const path = await tempDir()
+    let engine = await LmdbEngine.open({ path, durability: 'relaxed' })
+    await engine.writeBatch(keys.map((key) => ({ key, record: { version, value: null } })))
+    await engine.close()
+    engine = await LmdbEngine.open({
+      path,
+      durability: 'relaxed',
+      partitionIndex: { partitionCount: 7, partitionOf: TEST_INDEX_OF(7) },
+    })
+    assert.deepEqual(byPartition(engine, 7), expected(7))
+    assert.equal(engine.stats().keyCount, keys.length)
+    await engine.close()
+    engine = await LmdbEngine.open({
+      path,
+      durability: 'relaxed',
+      partitionIndex: { partitionCount: 5, partitionOf: TEST_INDEX_OF(5) },
+    })
+    assert.deepEqual(byPartition(engine, 5), expected(5))
+    assert.equal(engine.stats().keyCount, keys.length)
+    await engine.close()
+    engine = await LmdbEngine.open({ path, durability: 'relaxed' })
+    assert.equal(engine.stats().keyCount, keys.length)
+    assert.equal(engine.scan({ limit: 1000, includeDead: true, nowMs }).entries.length, keys.length)
+    await engine.close()
   })
 })

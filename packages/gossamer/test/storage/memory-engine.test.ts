@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { StorageCorruptionError } from '../../src/storage/errors.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
 import { engineCompliance } from './compliance.ts'
+import { partitionCompliance } from './partition-compliance.ts'
 
 engineCompliance('MemoryEngine', async () => {
   const engine = new MemoryEngine()
@@ -33,4 +34,9 @@ describe('storage: MemoryEngine', () => {
     assert.equal(engine.purgeSync({ tombstoneBeforeMs: 2, nowMs: 0, limit: 10 }), 1)
     assert.equal(engine.stats().keyCount, 0)
   })
+})
+
+partitionCompliance('MemoryEngine', async (partitionIndex) => {
+  const engine = new MemoryEngine({ partitionIndex })
+  return { engine, cleanup: () => engine.close() }
 })
