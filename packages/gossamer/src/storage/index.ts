@@ -29,6 +29,11 @@ export { compareKeys } from './keys.ts'
 export { LMDB_ENGINE_KEY_BYTES_MAX, LmdbEngine, type LmdbEngineOptions } from './lmdb-engine.ts'
 export { MEMORY_ENGINE_KEY_BYTES_MAX, MemoryEngine } from './memory-engine.ts'
 export {
+  PARTITION_INDEX_PARTITIONS_MAX,
+  PARTITION_INDEXED_KEY_BYTES_MAX,
+  partitionScanReader,
+} from './partition-index.ts'
+export {
   REAPER_BATCH_LIMIT_DEFAULT,
   REAPER_INTERVAL_MS_DEFAULT,
   Reaper,

@@ -5,7 +5,7 @@
  * partition never changes), and lets anti-entropy and rebalancing read one partition without a
  * whole-store walk. Measured on 100,000 keys in 4,096 partitions, see lmdb-engine.ts.
  */
-import type { PartitionIndexOptions } from './engine.ts'
+import type { Engine, PartitionIndexOptions, ScanOptions, ScanPage } from './engine.ts'
 
 /** Most partitions an index supports (a partition is stored as a u16). Same as the ring's max. */
 export const PARTITION_INDEX_PARTITIONS_MAX = 65_536
@@ -56,4 +56,28 @@ export function partitionOfChecked(index: PartitionIndexOptions, key: string): n
     throw new RangeError(`partitionOf(${JSON.stringify(key)}) = ${partition} is out of range`)
   }
   return partition
+}
+
+/**
+ * A `scan`-shaped view of one partition of an indexed engine, for code written against a
+ * key-ordered `scan` that filters by partition (hash-tree.ts `scanPartitionEntries`,
+ * rebalance.ts `answerHandoffRequest`): given this view instead of the engine, that code
+ * examines only the partition's keys and returns the same result. A `prefix` is refused.
+ */
+export function partitionScanReader(
+  engine: Pick<Engine, 'scanPartition'>,
+  partition: number,
+): { scan(options: ScanOptions): ScanPage } {
+  return {
+    scan(options) {
+      if (options.prefix !== undefined) throw new RangeError('a partition view takes no prefix')
+      return engine.scanPartition({
+        partition,
+        after: options.after,
+        limit: options.limit,
+        includeDead: options.includeDead,
+        nowMs: options.nowMs,
+      })
+    },
+  }
 }

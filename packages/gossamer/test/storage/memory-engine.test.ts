@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { scanPartitionEntries } from '../../src/replication/hash-tree.ts'
 import { StorageCorruptionError } from '../../src/storage/errors.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
+import { partitionScanReader } from '../../src/storage/partition-index.ts'
 import { engineCompliance } from './compliance.ts'
 import { partitionCompliance } from './partition-compliance.ts'
 
@@ -39,4 +41,28 @@ describe('storage: MemoryEngine', () => {
 partitionCompliance('MemoryEngine', async (partitionIndex) => {
   const engine = new MemoryEngine({ partitionIndex })
   return { engine, cleanup: () => engine.close() }
+})
+
+describe('storage: partitionScanReader', () => {
+  it('gives the replication scans the same partition entries while examining one partition', async () => {
+    const partitionOf = (key: string) => key.length % 4
+    const engine = new MemoryEngine({ partitionIndex: { partitionCount: 4, partitionOf } })
+    const version = { wallMs: 5, logical: 0, nodeId: 'n' }
+    await engine.writeBatch(
+      Array.from({ length: 60 }, (_, i) => ({
+        key: 'k'.repeat(1 + (i % 7)) + i,
+        record: { version, value: i % 3 === 0 ? null : new Uint8Array([i]) },
+      })),
+    )
+    for (let partition = 0; partition < 4; partition++) {
+      const options = { partition, partitionOf, nowMs: 10, tombstoneGraceMs: 100, pageLimit: 3 }
+      const viaWalk = scanPartitionEntries({ ...options, store: engine })
+      const viaIndex = scanPartitionEntries({
+        ...options,
+        store: partitionScanReader(engine, partition),
+      })
+      assert.deepEqual(viaIndex, viaWalk)
+      assert.ok(viaIndex.length > 0)
+    }
+  })
 })
