@@ -43,6 +43,41 @@ export interface NodeConfig {
   readonly reapIntervalMs: number
   /** A version further than this ahead of the wall clock is rejected. @default 60000 */
   readonly maxClockSkewMs: number
+  /**
+   * Gossip (memberlist) port, UDP and TCP; 0 picks a free one.
+   * @default 7946, or 0 when `httpPort` is 0 and this is not set (tests, embedded use)
+   */
+  readonly gossipPort: number
+  /** Node-to-node RPC port (TCP); 0 picks a free one. @default 7947, or 0 like `gossipPort` */
+  readonly rpcPort: number
+  /** Address other nodes reach this one at (gossip, RPC, HTTP in metadata). @default '' = `bind` */
+  readonly advertise: string
+  /** Nodes to join, `host:port,...`; retried with backoff until one answers. @default '' (none) */
+  readonly join: string
+  /** Memberlist timing preset: `lan`, `wan` or `local` (fast, for one machine). @default 'lan' */
+  readonly gossipPreset: 'lan' | 'wan' | 'local'
+  /** Base64 AES key (16, 24 or 32 bytes) encrypting gossip; every node needs the same. @default '' */
+  readonly encrypt: string
+  /** Replicas per key (N), or `all` (every owner holds every key). @default 3 */
+  readonly replicas: number | 'all'
+  /** Partitions of the key space; fixed when the cluster is created. @default 4096 */
+  readonly partitions: number
+  /** Deadline of one coordinated read or write (and of each RPC call). @default 5000 */
+  readonly requestTimeoutMs: number
+  /** A node dead for longer than this is removed from the ownership set. @default 3600000 (1 h) */
+  readonly reclaimAfterMs: number
+  /** Each partition is compared with each other replica at most this often. @default 60000 */
+  readonly antiEntropyIntervalMs: number
+  /** Anti-entropy rate limit: records (and messages) per second this node initiates. @default 20000 */
+  readonly antiEntropyRecordsPerSec: number
+  /** Period of the replication driver's timer (deadlines, hint delivery, pacing). @default 50 */
+  readonly tickIntervalMs: number
+  /** On shutdown, hand off this node's partitions and leave the ownership set. @default true */
+  readonly leaveOnShutdown: boolean
+  /** Longest wait for hand-offs during a graceful leave. @default 60000 */
+  readonly leaveTimeoutMs: number
+  /** Testing only: shifts this node's wall clock by this many ms (to show skew handling). @default 0 */
+  readonly clockOffsetMs: number
 }
 
 type FieldSpec =
@@ -50,6 +85,7 @@ type FieldSpec =
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'replicas' }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
@@ -67,6 +103,26 @@ const FIELDS: { readonly [K in keyof NodeConfig]: FieldSpec } = {
   tombstoneGraceMs: { kind: 'integer', min: 1000, max: 365 * 86_400_000 },
   reapIntervalMs: { kind: 'integer', min: 10, max: 86_400_000 },
   maxClockSkewMs: { kind: 'integer', min: 1, max: 86_400_000 },
+  gossipPort: { kind: 'integer', min: 0, max: 65535 },
+  rpcPort: { kind: 'integer', min: 0, max: 65535 },
+  advertise: { kind: 'string', pattern: /^[0-9A-Fa-f.:]{0,45}$/, hint: 'an IP address' },
+  join: {
+    kind: 'string',
+    pattern: /^[A-Za-z0-9.:[\]/_,-]{0,4096}$/,
+    hint: 'host:port,host:port,...',
+  },
+  gossipPreset: { kind: 'enum', values: ['lan', 'wan', 'local'] },
+  encrypt: { kind: 'string', pattern: /^[A-Za-z0-9+/=]{0,64}$/, hint: 'a base64 key' },
+  replicas: { kind: 'replicas' },
+  partitions: { kind: 'integer', min: 1, max: 65536 },
+  requestTimeoutMs: { kind: 'integer', min: 10, max: 600_000 },
+  reclaimAfterMs: { kind: 'integer', min: 100, max: 365 * 86_400_000 },
+  antiEntropyIntervalMs: { kind: 'integer', min: 10, max: 7 * 86_400_000 },
+  antiEntropyRecordsPerSec: { kind: 'integer', min: 1, max: 100_000_000 },
+  tickIntervalMs: { kind: 'integer', min: 1, max: 10_000 },
+  leaveOnShutdown: { kind: 'boolean' },
+  leaveTimeoutMs: { kind: 'integer', min: 0, max: 3_600_000 },
+  clockOffsetMs: { kind: 'integer', min: -315_360_000_000, max: 315_360_000_000 },
 }
 
 /** The config field names, in documentation order. */
@@ -97,6 +153,22 @@ export function defaultNodeConfig(): NodeConfig {
     tombstoneGraceMs: 7 * 86_400_000,
     reapIntervalMs: 60_000,
     maxClockSkewMs: 60_000,
+    gossipPort: 7946,
+    rpcPort: 7947,
+    advertise: '',
+    join: '',
+    gossipPreset: 'lan',
+    encrypt: '',
+    replicas: 3,
+    partitions: 4096,
+    requestTimeoutMs: 5000,
+    reclaimAfterMs: 3_600_000,
+    antiEntropyIntervalMs: 60_000,
+    antiEntropyRecordsPerSec: 20_000,
+    tickIntervalMs: 50,
+    leaveOnShutdown: true,
+    leaveTimeoutMs: 60_000,
+    clockOffsetMs: 0,
   }
 }
 
@@ -135,6 +207,9 @@ function coerceField(spec: FieldSpec, raw: unknown): { ok: true; value: unknown 
       return typeof raw === 'string' && spec.values.includes(raw)
         ? { ok: true, value: raw }
         : { ok: false }
+    case 'replicas':
+      if (raw === 'all') return { ok: true, value: 'all' }
+      return coerceField({ kind: 'integer', min: 1, max: 4096 }, raw)
   }
 }
 
@@ -148,6 +223,8 @@ function describeSpec(spec: FieldSpec): string {
       return 'true or false'
     case 'enum':
       return `one of ${spec.values.join(', ')}`
+    case 'replicas':
+      return 'an integer from 1 to 4096, or all'
   }
 }
 
@@ -177,7 +254,19 @@ function show(raw: unknown): string {
 export function resolveNodeConfig(...layers: ConfigLayer[]): Readonly<NodeConfig> {
   const merged: Record<string, unknown> = { ...defaultNodeConfig() }
   const problems: string[] = []
-  for (const layer of layers) applyLayer(merged, layer, problems)
+  const explicit = new Set<string>()
+  for (const layer of layers) {
+    applyLayer(merged, layer, problems)
+    for (const [field, raw] of Object.entries(layer.values))
+      if (raw !== undefined) explicit.add(field)
+  }
+  // A node asked for any free HTTP port (tests, embedded use) gets free cluster ports too, unless
+  // they were set: several such nodes then run side by side without colliding on 7946/7947.
+  if (merged['httpPort'] === 0) {
+    if (!explicit.has('gossipPort')) merged['gossipPort'] = 0
+    if (!explicit.has('rpcPort')) merged['rpcPort'] = 0
+  }
+  checkEncryptKey(merged['encrypt'], problems)
   if (problems.length > 0) {
     throw new GossamerError(
       'GOSSAMER_ERR_CONFIG_INVALID',
@@ -185,6 +274,22 @@ export function resolveNodeConfig(...layers: ConfigLayer[]): Readonly<NodeConfig
     )
   }
   return Object.freeze(merged as unknown as NodeConfig)
+}
+
+function checkEncryptKey(raw: unknown, problems: string[]): void {
+  if (typeof raw !== 'string' || raw === '') return
+  const length = Buffer.from(raw, 'base64').length
+  if (![16, 24, 32].includes(length) || Buffer.from(raw, 'base64').toString('base64') !== raw) {
+    problems.push(`encrypt must be a base64 key of 16, 24 or 32 bytes, got ${length} bytes`)
+  }
+}
+
+/** The `join` setting as a list of addresses. */
+export function joinAddresses(config: Pick<NodeConfig, 'join'>): string[] {
+  return config.join
+    .split(',')
+    .map((text) => text.trim())
+    .filter((text) => text !== '')
 }
 
 /** Settings found in `GOSSAMER_<FIELD>` environment variables (empty ones are ignored). */

@@ -1,16 +1,24 @@
 /**
  * The composition root: the one place where a node is assembled from its parts — config,
- * logger, storage engine (LMDB at `dataDir`, or memory), hybrid logical clock, reaper, metrics
- * and the HTTP app — and where real time (`Date.now`) is handed to them.
+ * logger, storage engine (LMDB at `dataDir`, or memory), hybrid logical clock, reaper, metrics,
+ * the cluster runtime (membership, RPC, replication) and the HTTP app — and where real time
+ * (`Date.now`) is handed to them. A lone node is a cluster of one: every request goes through
+ * the replication coordinator, which then talks only to this node.
  *
- * Start-up order: validate config → open the store → build the app → listen → ready.
- * Shutdown order (`close()`): not ready → stop the reaper → stop accepting connections and
- * finish in-flight requests (Fastify's close) → close the store. A failure while starting
- * closes whatever was already opened.
+ * Start-up order: validate config → open the store → build the app → listen (HTTP) → start the
+ * cluster runtime (RPC listen, replication driver, gossip, join in the background) → ready once
+ * joined and any inbound handoff is done.
+ * Shutdown order (`close()`): graceful leave when `leaveOnShutdown` (hand off, leave the
+ * ownership set and memberlist) → not ready → stop the reaper → stop accepting connections and
+ * finish in-flight requests (Fastify's close) → stop the cluster runtime → close the store. A
+ * failure while starting closes whatever was already opened.
  */
 import { buildApp } from './api/app.ts'
+import { ClusterKvService } from './api/cluster-kv-service.ts'
 import { NodeMetrics } from './api/metrics.ts'
+import { ClusterRuntime } from './cluster/runtime/cluster-runtime.ts'
 import { type ConfigLayer, type NodeConfig, resolveNodeConfig } from './config.ts'
+import { GossamerError } from './errors.ts'
 import { HybridLogicalClock } from './hlc/hlc.ts'
 import { createLogger, type Logger } from './log.ts'
 import type { Engine } from './storage/engine.ts'
@@ -38,15 +46,22 @@ export interface GossamerNode {
   readonly name: string
   /** Base URL of the HTTP API with the actual port, e.g. `http://127.0.0.1:8080`. */
   readonly httpUrl: string
+  /** Gossip endpoint with the actual port, `ip:port`. */
+  readonly gossipAddress: string
+  /** RPC endpoint with the actual port, `host:port`. */
+  readonly rpcAddress: string
+  /** The cluster runtime (membership, placement, replication). */
+  readonly cluster: ClusterRuntime
   /** The resolved configuration. */
   readonly config: Readonly<NodeConfig>
   /** The node's logger. */
   readonly logger: Logger
   /**
-   * Stops accepting connections, waits for in-flight requests, closes the store. Idempotent:
-   * later calls return the same promise.
+   * Leaves the cluster gracefully when `leaveOnShutdown` (or `options.leave`), stops accepting
+   * connections, waits for in-flight requests, closes the store. Idempotent: later calls
+   * return the same promise.
    */
-  close(): Promise<void>
+  close(options?: { leave?: boolean }): Promise<void>
 }
 
 /**
@@ -94,8 +109,9 @@ async function serve(parts: {
   onStorageFailure: ((error: unknown) => void) | undefined
 }): Promise<GossamerNode> {
   const { config, logger, engine } = parts
-  const nowMs = () => Date.now()
-  let isReady = false
+  const nowMs = () => Date.now() + config.clockOffsetMs
+  let isStarted = false
+  let runtime: ClusterRuntime | undefined
   const clock = new HybridLogicalClock({
     nodeId: config.name,
     wallClockMs: nowMs,
@@ -108,37 +124,99 @@ async function serve(parts: {
     intervalMs: config.reapIntervalMs,
     onError: (error) => logger.warn({ err: error }, 'reaper run failed'),
   })
+  const started = () => {
+    if (runtime === undefined) throw new GossamerError('GOSSAMER_ERR_NOT_READY', 'node starting')
+    return runtime
+  }
+  const kv = new ClusterKvService({
+    coordinator: {
+      write: (input) => started().driver.write(input),
+      read: (input) => started().driver.read(input),
+    },
+    engine,
+    self: config.name,
+    placement: () => started().placement,
+    observe: (version) => clock.observe(version),
+    nowMs,
+  })
+  const storageFailed = (error: unknown) => {
+    if (!kv.isHealthy) return
+    kv.markUnhealthy()
+    isStarted = false
+    logger.fatal({ err: error }, 'storage failed; the node stops serving')
+    parts.onStorageFailure?.(error)
+  }
+  const metrics = new NodeMetrics({ engine })
   const app = buildApp({
     engine,
     clock,
     config,
     logger,
-    metrics: new NodeMetrics({ engine }),
+    metrics,
     nowMs,
-    readiness: { isReady: () => isReady },
-    onStorageFailure: (error) => {
-      isReady = false
-      logger.fatal({ err: error }, 'storage failed; the node stops serving')
-      parts.onStorageFailure?.(error)
+    kv,
+    cluster: {
+      members: () => started().members(),
+      partitions: () => started().partitions(),
+      knows: (name) => started().knows(name),
+      removeMember: (name) => started().removeMember(name),
+      adminStats: () => started().adminStats(),
+      localRecord: (key) => engine.getRecord(key),
     },
+    readiness: { isReady: () => isStarted && kv.isHealthy && (runtime?.isReady ?? false) },
+    onStorageFailure: storageFailed,
   })
   await app.listen({ host: config.bind, port: config.httpPort })
   const httpUrl = urlOf(config.bind, app.server.address())
+  try {
+    runtime = await ClusterRuntime.start(
+      { config, engine, hlc: clock, logger, nowMs, onStorageFailure: storageFailed },
+      httpUrl,
+    )
+  } catch (error) {
+    await app.close()
+    throw error
+  }
+  metrics.registerReplication(() => ({
+    ...runtime!.driver.stats,
+    hintsPending: runtime!.driver.hintsPending,
+    antiEntropy: runtime!.driver.antiEntropy,
+  }))
+  const cluster = runtime
   reaper.start()
-  isReady = true
-  logger.info({ httpUrl, dataDir: config.inMemory ? null : config.dataDir }, 'node started')
+  isStarted = true
+  logger.info(
+    {
+      httpUrl,
+      gossip: cluster.gossipAddress,
+      rpc: cluster.rpcAddress,
+      dataDir: config.inMemory ? null : config.dataDir,
+    },
+    'node started',
+  )
   let closing: Promise<void> | undefined
-  const close = () => {
+  const close = (options: { leave?: boolean } = {}) => {
     closing ??= (async () => {
-      isReady = false
+      if (options.leave ?? config.leaveOnShutdown) await cluster.leave()
+      isStarted = false
       reaper.stop()
       await app.close()
+      await cluster.close()
       await engine.close()
       logger.info('node stopped')
     })()
     return closing
   }
-  return { name: config.name, httpUrl, config, logger, close }
+  return {
+    name: config.name,
+    httpUrl,
+    gossipAddress: cluster.gossipAddress,
+    rpcAddress: cluster.rpcAddress,
+    cluster,
+    config,
+    logger,
+    close,
+  }
 }
 
 function urlOf(bind: string, address: ReturnType<import('node:net').Server['address']>): string {

@@ -24,8 +24,10 @@ import {
   rawBadRequestResponse,
   toGossamerError,
 } from './error-mapper.ts'
+import type { KvApi } from './kv-api.ts'
 import { KvService, type VersionClock } from './kv-service.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { type ClusterApi, registerClusterRoutes } from './routes/cluster-routes.ts'
 import { registerKvRoutes } from './routes/kv-routes.ts'
 import { registerNotFound } from './routes/not-found.ts'
 import { registerOpsRoutes } from './routes/ops-routes.ts'
@@ -49,6 +51,10 @@ export interface AppComponents {
   readonly readiness?: Readiness | undefined
   /** Called once when the storage engine fails (the node then stops serving). */
   readonly onStorageFailure?: ((error: unknown) => void) | undefined
+  /** Coordinated key-value operations (a clustered node). @default a local `KvService` */
+  readonly kv?: KvApi | undefined
+  /** The cluster runtime, for `/v1/cluster/*` and `/v1/admin/*`. @default no such routes */
+  readonly cluster?: ClusterApi | undefined
 }
 
 /** Largest `/put` JSON body: key and value may each be escaped up to 6 bytes per byte. */
@@ -74,12 +80,14 @@ export function buildApp(components: AppComponents): FastifyInstance {
       else socket.destroy()
     },
   })
-  const kv = new KvService({
-    engine: components.engine,
-    clock: components.clock,
-    nowMs: components.nowMs ?? Date.now,
-    onStorageFailure: components.onStorageFailure,
-  })
+  const kv =
+    components.kv ??
+    new KvService({
+      engine: components.engine,
+      clock: components.clock,
+      nowMs: components.nowMs ?? Date.now,
+      onStorageFailure: components.onStorageFailure,
+    })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
   app.setErrorHandler((error, request, reply) => {
@@ -93,6 +101,9 @@ export function buildApp(components: AppComponents): FastifyInstance {
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }
   registerSeedRoutes(app, { kv, limits })
   registerKvRoutes(app, { kv, limits })
+  if (components.cluster !== undefined) {
+    registerClusterRoutes(app, { cluster: components.cluster, limits })
+  }
   registerOpsRoutes(app, {
     name: config.name,
     metrics: components.metrics,

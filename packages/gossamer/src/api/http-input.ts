@@ -6,6 +6,7 @@
  */
 import { GossamerError } from '../errors.ts'
 import { formatVersion, type Version } from '../hlc/version.ts'
+import { type Consistency, parseConsistency } from '../replication/consistency.ts'
 
 /** Size limits enforced on keys and values. */
 export interface InputLimits {
@@ -205,4 +206,18 @@ export function etagConditionMatches(
   if (condition.kind === 'any') return true
   const opaque = formatVersion(version)
   return condition.tags.some((tag) => tag.opaque === opaque && !(options.strong && tag.weak))
+}
+
+/** Per-request consistency `?r=` / `?w=`: `one | quorum | all | <n>`; absent = undefined. */
+export function consistencyParam(query: unknown, name: 'r' | 'w'): Consistency | undefined {
+  const text = queryParam(query, name)
+  if (text === undefined || text === '') return undefined
+  const consistency = parseConsistency(text)
+  if (consistency === undefined) {
+    throw new GossamerError(
+      'GOSSAMER_ERR_QUERY_INVALID',
+      `${name} must be one, quorum, all or a positive integer`,
+    )
+  }
+  return consistency
 }

@@ -9,6 +9,20 @@ import type { Engine } from '../storage/engine.ts'
 /** HTTP methods reported as themselves; anything else is `OTHER` (bounded label values). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'])
 
+/** What the replication metrics read when scraped. */
+export interface ReplicationMetricsSource {
+  readonly hintsPending: number
+  readonly hintsStored: number
+  readonly hintsDelivered: number
+  readonly readRepairs: number
+  readonly quorumFailures: number
+  readonly timeouts: number
+  readonly rpcErrors: number
+  readonly skewRefusals: number
+  readonly handoffRecords: number
+  readonly antiEntropy: { readonly rounds: number; readonly repaired: number }
+}
+
 /** The node's metrics and their registry. */
 export class NodeMetrics {
   readonly registry: Registry
@@ -52,6 +66,66 @@ export class NodeMetrics {
     const method = KNOWN_METHODS.has(options.method) ? options.method : 'OTHER'
     this.httpRequests.inc({ route: options.route, method, status: String(options.status) })
     this.httpDurationSeconds.observe({ route: options.route, method }, options.durationMs / 1000)
+  }
+
+  /**
+   * Replication metrics, read from `source` when scraped: hints pending, repairs, quorum
+   * failures, timeouts, RPC errors, clock-skew refusals, handoff records, anti-entropy rounds.
+   */
+  registerReplication(source: () => ReplicationMetricsSource): void {
+    const registers = [this.registry]
+    const gauge = (name: string, help: string, read: (s: ReplicationMetricsSource) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(source()))
+        },
+      })
+    gauge('gossamer_hints_pending', 'Hints held for unreachable replicas.', (s) => s.hintsPending)
+    gauge(
+      'gossamer_hints_stored_total',
+      'Hinted writes accepted as a fallback.',
+      (s) => s.hintsStored,
+    )
+    gauge(
+      'gossamer_hints_delivered_total',
+      'Hints delivered and acknowledged.',
+      (s) => s.hintsDelivered,
+    )
+    gauge(
+      'gossamer_read_repairs_total',
+      'Read-repair writes sent to stale replicas.',
+      (s) => s.readRepairs,
+    )
+    gauge(
+      'gossamer_quorum_failures_total',
+      'Requests that could not reach r or w.',
+      (s) => s.quorumFailures,
+    )
+    gauge('gossamer_request_timeouts_total', 'Requests that hit their deadline.', (s) => s.timeouts)
+    gauge('gossamer_rpc_errors_total', 'Node-to-node requests that failed.', (s) => s.rpcErrors)
+    gauge(
+      'gossamer_clock_skew_refusals_total',
+      'Records refused for being too far ahead.',
+      (s) => s.skewRefusals,
+    )
+    gauge(
+      'gossamer_handoff_records_total',
+      'Records received by rebalancing.',
+      (s) => s.handoffRecords,
+    )
+    gauge(
+      'gossamer_anti_entropy_rounds_total',
+      'Anti-entropy sessions finished.',
+      (s) => s.antiEntropy.rounds,
+    )
+    gauge(
+      'gossamer_anti_entropy_repaired_total',
+      'Records moved by anti-entropy.',
+      (s) => s.antiEntropy.repaired,
+    )
   }
 
   #registerStorageGauges(engine: Engine): void {

@@ -30,6 +30,18 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--config <file>', 'JSON config file (env GOSSAMER_CONFIG)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--log-format <format>', 'auto|json|pretty (default auto)')
+    .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7946)')
+    .option('--rpc-port <port>', 'node-to-node RPC port (default 7947)')
+    .option('--advertise <ip>', 'address other nodes reach this one at (default: --bind)')
+    .option('--join <addresses>', 'host:port,... of nodes to join (retried until one answers)')
+    .option('--gossip-preset <preset>', 'lan|wan|local gossip timings (default lan)')
+    .option('--encrypt <key>', 'base64 AES key (16, 24 or 32 bytes) for gossip')
+    .option('--replicas <n>', 'replicas per key, or all (default 3)')
+    .option('--partitions <n>', 'partitions, fixed at cluster creation (default 4096)')
+    .option(
+      '--leave-on-shutdown <bool>',
+      'hand off and leave the cluster on SIGTERM (default true)',
+    )
     .action(async (flags) => {
       // Loaded on demand: the client commands should not pay for the server's imports.
       const { runAgent } = await import('./agent.ts')

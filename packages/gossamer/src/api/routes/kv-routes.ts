@@ -19,6 +19,7 @@ import { formatVersion } from '../../hlc/version.ts'
 import type { RouteErrorConfig } from '../error-mapper.ts'
 import {
   checkValueSize,
+  consistencyParam,
   decodeComponent,
   decodeCursor,
   encodeCursor,
@@ -33,7 +34,8 @@ import {
   rawPathAfter,
   validateKey,
 } from '../http-input.ts'
-import type { KvService, LiveRecord, WritePreconditions } from '../kv-service.ts'
+import type { KvApi } from '../kv-api.ts'
+import type { LiveRecord, WritePreconditions } from '../kv-service.ts'
 import { notFound } from './seed-routes.ts'
 
 /** Content type returned for values stored without one. */
@@ -42,7 +44,7 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 const CONTENT_TYPE_MAX_LENGTH = 256
 
 interface KvDeps {
-  readonly kv: KvService
+  readonly kv: KvApi
   readonly limits: InputLimits
 }
 
@@ -52,7 +54,7 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
   const putConfig: RouteErrorConfig = { bodyTooLargeCode: 'GOSSAMER_ERR_VALUE_TOO_LARGE' }
   app.get('/v1/kv/*', async (request, reply) => {
     const key = keyFromUrl(request.url, limits)
-    const record = kv.get(key)
+    const record = await kv.get(key, { r: consistencyParam(request.query, 'r') })
     if (record === undefined) throw notFound(key)
     setRecordHeaders(reply, record)
     const ifNoneMatch = parseEtagCondition(request.headers['if-none-match'], 'If-None-Match')
@@ -76,6 +78,8 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
         contentType: contentTypeOf(req),
         expiresAtMs: expiresAtMs(req, kv),
         preconditions: preconditionsOf(req),
+        w: consistencyParam(req.query, 'w'),
+        r: consistencyParam(req.query, 'r'),
       })
       reply.header('etag', etagOf(result.version))
       reply.code(result.previous === undefined ? 201 : 200)
@@ -84,7 +88,12 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
   )
   app.delete('/v1/kv/*', async (request, reply) => {
     const key = keyFromUrl(request.url, limits)
-    const result = await kv.delete({ key, preconditions: preconditionsOf(request) })
+    const result = await kv.delete({
+      key,
+      preconditions: preconditionsOf(request),
+      w: consistencyParam(request.query, 'w'),
+      r: consistencyParam(request.query, 'r'),
+    })
     if (result.previous === undefined) throw notFound(key)
     return reply.code(204).send()
   })
@@ -113,7 +122,7 @@ function contentTypeOf(request: FastifyRequest): string | undefined {
   return contentType
 }
 
-function expiresAtMs(request: FastifyRequest, kv: KvService): number | undefined {
+function expiresAtMs(request: FastifyRequest, kv: KvApi): number | undefined {
   const ttl = queryParam(request.query, 'ttl')
   return ttl === undefined ? undefined : kv.nowMs() + parseTtlMs(ttl)
 }
@@ -125,7 +134,7 @@ function preconditionsOf(request: FastifyRequest): WritePreconditions | undefine
   return { ifMatch, ifNoneMatch }
 }
 
-function listPage(request: FastifyRequest, deps: KvDeps) {
+async function listPage(request: FastifyRequest, deps: KvDeps) {
   const { kv, limits } = deps
   const prefix = queryParam(request.query, 'prefix') ?? ''
   if (Buffer.byteLength(prefix, 'utf8') > limits.maxKeyBytes || /\p{Cs}/u.test(prefix)) {
@@ -135,7 +144,7 @@ function listPage(request: FastifyRequest, deps: KvDeps) {
   const cursorText = queryParam(request.query, 'cursor')
   const after = cursorText ? decodeCursor(cursorText, limits) : undefined
   const withValues = parseFlag(queryParam(request.query, 'values'), 'values')
-  const page = kv.list({ prefix: prefix === '' ? undefined : prefix, after, limit })
+  const page = await kv.list({ prefix: prefix === '' ? undefined : prefix, after, limit })
   const items = page.entries.map(({ key, record }) => ({
     key,
     version: formatVersion(record.version),

@@ -16,6 +16,10 @@ const ROUTE_METHODS: ReadonlyArray<{ readonly pattern: RegExp; readonly allow: s
   { pattern: /^\/v1\/kv\/.*$/, allow: 'GET, HEAD, PUT, DELETE' },
   { pattern: /^\/v1\/(health|ready)$/, allow: 'GET, HEAD' },
   { pattern: /^\/metrics$/, allow: 'GET, HEAD' },
+  { pattern: /^\/v1\/cluster\/(members|partitions)$/, allow: 'GET, HEAD' },
+  { pattern: /^\/v1\/cluster\/members\/.+$/, allow: 'DELETE' },
+  { pattern: /^\/v1\/admin\/local\/.+$/, allow: 'GET, HEAD' },
+  { pattern: /^\/v1\/admin\/stats$/, allow: 'GET, HEAD' },
 ]
 
 /** The `Allow` value for a path that exists under other methods, or undefined. */

@@ -12,21 +12,24 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GossamerError } from '../../errors.ts'
 import { formatVersion } from '../../hlc/version.ts'
+import type { Consistency } from '../../replication/consistency.ts'
 import {
   checkValueSize,
+  consistencyParam,
   decodeComponent,
   type InputLimits,
   queryParam,
   rawPathAfter,
   validateKey,
 } from '../http-input.ts'
-import type { KvService, LiveRecord } from '../kv-service.ts'
+import type { KvApi } from '../kv-api.ts'
+import type { LiveRecord } from '../kv-service.ts'
 
 /** Content type recorded for values written through the seed routes. */
 export const SEED_CONTENT_TYPE = 'text/plain; charset=utf-8'
 
 interface SeedDeps {
-  readonly kv: KvService
+  readonly kv: KvApi
   readonly limits: InputLimits
 }
 
@@ -37,28 +40,43 @@ export function registerSeedRoutes(app: FastifyInstance, deps: SeedDeps): void {
   const { kv, limits } = deps
   app.put('/put', async (request) => {
     const { key, value } = parsePutBody(request.body, limits)
-    const result = await kv.put({ key, value: Buffer.from(value), contentType: SEED_CONTENT_TYPE })
+    const result = await kv.put({
+      key,
+      value: Buffer.from(value),
+      contentType: SEED_CONTENT_TYPE,
+      w: consistencyParam(request.query, 'w'),
+    })
     return { key, version: formatVersion(result.version) }
   })
   app.get('/get', async (request) => {
-    return getBody(kv, validateKey(queryKey(request), limits))
+    return getBody(kv, validateKey(queryKey(request), limits), consistencyParam(request.query, 'r'))
   })
   app.get('/get/*', async (request) => {
     const raw = rawPathAfter(request.url, '/get/')
     if (!raw.startsWith('key=')) {
       throw new GossamerError('GOSSAMER_ERR_ROUTE_NOT_FOUND', 'use /get/key=<key> or /get?key=')
     }
-    return getBody(kv, validateKey(decodeComponent(raw.slice(4), 'key'), limits))
+    const key = validateKey(decodeComponent(raw.slice(4), 'key'), limits)
+    return getBody(kv, key, consistencyParam(request.query, 'r'))
   })
   app.delete('/delete', async (request) => {
     const key = validateKey(queryKey(request), limits)
-    const result = await kv.delete({ key })
+    const result = await kv.delete({
+      key,
+      w: consistencyParam(request.query, 'w'),
+      r: consistencyParam(request.query, 'r'),
+    })
     if (result.previous === undefined) throw notFound(key)
     return { key, deleted: true }
   })
   app.post('/set/*', async (request) => {
     const { key, value } = parseSetPath(request.url, limits)
-    const result = await kv.put({ key, value: Buffer.from(value), contentType: SEED_CONTENT_TYPE })
+    const result = await kv.put({
+      key,
+      value: Buffer.from(value),
+      contentType: SEED_CONTENT_TYPE,
+      w: consistencyParam(request.query, 'w'),
+    })
     return { key, version: formatVersion(result.version) }
   })
 }
@@ -69,8 +87,8 @@ function queryKey(request: FastifyRequest): string {
   return key
 }
 
-function getBody(kv: KvService, key: string) {
-  const record = kv.get(key)
+async function getBody(kv: KvApi, key: string, r: Consistency | undefined) {
+  const record = await kv.get(key, { r })
   if (record === undefined) throw notFound(key)
   return { key, ...seedValue(record), version: formatVersion(record.version) }
 }

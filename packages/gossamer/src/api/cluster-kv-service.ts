@@ -1,0 +1,206 @@
+/**
+ * The key-value operations of a clustered node (architecture §4, §6): the surface of
+ * `KvService`, with every read and write coordinated across the key's replicas by the
+ * replication driver, and per-request consistency `r` / `w` (`one | quorum | all | n`, default
+ * quorum). A lone node is a cluster of one, so the same code serves a single node.
+ *
+ * - Writes take their version from this node's hybrid logical clock (inside the coordinator).
+ * - Preconditions (If-Match / If-None-Match) are decided against a coordinated read (`r`), and
+ *   the write is then conditioned on exactly the state that read saw, checked by every replica:
+ *   a replica whose state changed in between refuses, and the client gets 412.
+ * - `previous` (201 vs 200 on `PUT /v1/kv`, 404 on deletes of absent keys): a delete reads the
+ *   key first (`r`); a put judges from this node's local copy when it replicates the key, and
+ *   otherwise reports the key as new.
+ * - Listing reads this node's local store only (see docs/cluster.md): with `--replicas all`
+ *   that is every key; otherwise only the partitions this node replicates.
+ */
+import { GossamerError, isGossamerErrorCode } from '../errors.ts'
+import type { Version } from '../hlc/version.ts'
+import type { Consistency, ReplicationFailure } from '../replication/consistency.ts'
+import type { WriteResult as CoreWriteResult, ReadResult } from '../replication/coordinator.ts'
+import type { Placement } from '../ring/partitioner.ts'
+import type { Engine, ScanPage, StoredRecord, WriteCondition } from '../storage/engine.ts'
+import { etagConditionMatches } from './http-input.ts'
+import type { KvApi } from './kv-api.ts'
+import { isLive, type LiveRecord, type WritePreconditions, type WriteResult } from './kv-service.ts'
+
+/** What the service needs from the replication driver. */
+export interface ClusterCoordinator {
+  write(input: {
+    key: string
+    value: Uint8Array | null
+    expiresAtMs?: number | undefined
+    contentType?: string | undefined
+    condition?: WriteCondition | undefined
+    w: Consistency
+  }): Promise<CoreWriteResult>
+  read(input: { key: string; r: Consistency }): Promise<ReadResult>
+}
+
+/** Key-value operations coordinated across the cluster. */
+export class ClusterKvService implements KvApi {
+  readonly #coordinator: ClusterCoordinator
+  readonly #engine: Engine
+  readonly #self: string
+  readonly #placement: () => Placement
+  readonly #observe: (version: Version) => void
+  readonly #nowMs: () => number
+  #isHealthy = true
+
+  constructor(options: {
+    coordinator: ClusterCoordinator
+    engine: Engine
+    self: string
+    placement: () => Placement
+    /** Lets the HLC observe versions read from replicas (causality across coordinators). */
+    observe: (version: Version) => void
+    nowMs: () => number
+  }) {
+    this.#coordinator = options.coordinator
+    this.#engine = options.engine
+    this.#self = options.self
+    this.#placement = options.placement
+    this.#observe = options.observe
+    this.#nowMs = options.nowMs
+  }
+
+  get isHealthy(): boolean {
+    return this.#isHealthy
+  }
+
+  /** Marks the node as failed (storage failure): it stops serving. */
+  markUnhealthy(): void {
+    this.#isHealthy = false
+  }
+
+  nowMs(): number {
+    return this.#nowMs()
+  }
+
+  async get(key: string, options: { r?: Consistency | undefined } = {}) {
+    this.#assertHealthy()
+    const result = await this.#coordinator.read({ key, r: options.r ?? 'quorum' })
+    if (!result.ok) throw failureError(result.error)
+    if (result.newest !== undefined) {
+      try {
+        this.#observe(result.newest.version)
+      } catch {
+        // A version too far ahead is not observed; the read still answers.
+      }
+    }
+    return isLive(result.record, this.#nowMs()) ? (result.record as LiveRecord) : undefined
+  }
+
+  put(options: {
+    key: string
+    value: Uint8Array
+    contentType?: string | undefined
+    expiresAtMs?: number | undefined
+    preconditions?: WritePreconditions | undefined
+    w?: Consistency | undefined
+    r?: Consistency | undefined
+  }): Promise<WriteResult> {
+    return this.#write({ ...options })
+  }
+
+  delete(options: {
+    key: string
+    preconditions?: WritePreconditions | undefined
+    w?: Consistency | undefined
+    r?: Consistency | undefined
+  }): Promise<WriteResult> {
+    return this.#write({ ...options, value: null, readFirst: true })
+  }
+
+  list(options: { prefix?: string | undefined; after?: string | undefined; limit: number }) {
+    this.#assertHealthy()
+    const page: ScanPage = this.#engine.scan({
+      ...options,
+      includeDead: false,
+      nowMs: this.#nowMs(),
+    })
+    return page
+  }
+
+  async #write(options: {
+    key: string
+    value: Uint8Array | null
+    contentType?: string | undefined
+    expiresAtMs?: number | undefined
+    preconditions?: WritePreconditions | undefined
+    w?: Consistency | undefined
+    r?: Consistency | undefined
+    readFirst?: boolean
+  }): Promise<WriteResult> {
+    this.#assertHealthy()
+    const { key, preconditions } = options
+    let previous: LiveRecord | undefined
+    let condition: WriteCondition | undefined
+    if (preconditions?.ifMatch !== undefined || preconditions?.ifNoneMatch !== undefined) {
+      previous = await this.get(key, { r: options.r })
+      condition = planCondition(previous, preconditions)
+    } else if (options.readFirst === true) {
+      previous = await this.get(key, { r: options.r })
+    } else {
+      previous = this.#localPrevious(key)
+    }
+    const result = await this.#coordinator.write({
+      key,
+      value: options.value,
+      expiresAtMs: options.expiresAtMs,
+      contentType: options.contentType,
+      condition,
+      w: options.w ?? 'quorum',
+    })
+    if (!result.ok) throw failureError(result.error)
+    return { version: result.version, previous }
+  }
+
+  #localPrevious(key: string): LiveRecord | undefined {
+    const placement = this.#placement()
+    if (!placement.preferenceList(placement.partitionOf(key)).includes(this.#self)) return undefined
+    const record: StoredRecord | undefined = this.#engine.getRecord(key)
+    return isLive(record, this.#nowMs()) ? record : undefined
+  }
+
+  #assertHealthy(): void {
+    if (!this.#isHealthy) {
+      throw new GossamerError(
+        'GOSSAMER_ERR_NOT_READY',
+        'the node stopped serving after a storage failure',
+      )
+    }
+  }
+}
+
+function planCondition(
+  current: LiveRecord | undefined,
+  preconditions: WritePreconditions,
+): WriteCondition {
+  const { ifMatch, ifNoneMatch } = preconditions
+  if (ifMatch !== undefined && !etagConditionMatches(ifMatch, current?.version, { strong: true })) {
+    throw preconditionFailed()
+  }
+  if (
+    ifNoneMatch !== undefined &&
+    etagConditionMatches(ifNoneMatch, current?.version, { strong: false })
+  ) {
+    throw preconditionFailed()
+  }
+  return current === undefined ? { kind: 'absent' } : { kind: 'version', version: current.version }
+}
+
+function preconditionFailed(): GossamerError {
+  return new GossamerError(
+    'GOSSAMER_ERR_PRECONDITION_FAILED',
+    'the If-Match / If-None-Match condition did not hold; nothing was written',
+  )
+}
+
+/** The client-facing error of a failed coordinated request. */
+export function failureError(failure: ReplicationFailure): GossamerError {
+  if (failure.code === 'GOSSAMER_ERR_PRECONDITION_FAILED') return preconditionFailed()
+  const code = isGossamerErrorCode(failure.code) ? failure.code : 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
+  const replicas = failure.replicas.map((r) => `${r.node}=${r.status}`).join(', ')
+  return new GossamerError(code, `${failure.message} (${replicas})`)
+}

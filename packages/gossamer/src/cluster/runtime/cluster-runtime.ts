@@ -1,0 +1,398 @@
+/**
+ * The cluster runtime of one node (architecture §5–7): membership (memberlist + the ownership
+ * CRDT), placement computed from the ownership set, the RPC server and the pool of clients, and
+ * the replication driver — assembled, started and stopped in the right order.
+ *
+ * Placement follows the ownership set's members only (liveness plays no part: a crash moves no
+ * data; fallbacks take writes instead). When the set changes, the new placement is applied to
+ * the replication driver together with the one the data is laid out by, which starts
+ * rebalancing. A node that joins with an empty store (new, or wiped) or that had been removed
+ * takes the placement without itself as the previous one, so it streams its partitions in and
+ * reports ready only once they have arrived; a node restarting on its data does not re-stream
+ * (hinted handoff and anti-entropy bring it up to date).
+ *
+ * Graceful leave (`leave()`): mark this node `leaving` → the others' placements drop it and
+ * they pull its partitions → wait until every outbound handoff is acknowledged and every hint
+ * delivered (bounded by `leaveTimeoutMs`) → mark it `removed` → leave memberlist.
+ */
+import { networkInterfaces } from 'node:os'
+import type { NodeConfig } from '../../config.ts'
+import type { HybridLogicalClock } from '../../hlc/hlc.ts'
+import type { Logger } from '../../log.ts'
+import { LmdbHintStore } from '../../replication/hint-store-lmdb.ts'
+import type { HintStore } from '../../replication/hinted-handoff.ts'
+import { MemoryHintStore } from '../../replication/hinted-handoff.ts'
+import { computePlacement, type Placement } from '../../ring/partitioner.ts'
+import { RpcServer } from '../../rpc/server.ts'
+import type { Engine } from '../../storage/engine.ts'
+import { members as ownershipMembers } from '../ownership.ts'
+import { Membership } from './membership.ts'
+import { ReplicationDriver } from './replication-driver.ts'
+import { RpcPeerTransport, replicationServerHandlers } from './rpc-transport.ts'
+
+/** What the runtime is built from. */
+export interface ClusterRuntimeComponents {
+  readonly config: Readonly<NodeConfig>
+  readonly engine: Engine
+  readonly hlc: HybridLogicalClock
+  readonly logger: Logger
+  readonly nowMs: () => number
+  readonly onStorageFailure?: ((error: unknown) => void) | undefined
+}
+
+/** One row of `GET /v1/cluster/members`. */
+export interface MemberRow {
+  readonly name: string
+  readonly address: string
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left'
+  readonly role: 'gossamer' | null
+  readonly http: string | null
+  readonly rpc: string | null
+  readonly owner: boolean
+}
+
+/** One row of `GET /v1/cluster/partitions`. */
+export interface PartitionRow {
+  readonly partition: number
+  readonly owners: readonly string[]
+  readonly fallbacks: readonly string[]
+  readonly handoff: 'none' | 'pending' | 'streaming' | 'done'
+}
+
+const POLL_MS = 50
+
+/** A running cluster runtime. Start with {@link ClusterRuntime.start}. */
+export class ClusterRuntime {
+  readonly name: string
+  readonly #c: ClusterRuntimeComponents
+  readonly #rpcServer: RpcServer
+  readonly #hintStore: { close?: () => Promise<void> }
+  #membership!: Membership
+  #transport!: RpcPeerTransport
+  #driver!: ReplicationDriver
+  #placement: Placement
+  #applied: Placement | undefined
+  #storeWasEmpty: boolean
+  #isLeaving = false
+  #isClosed = false
+  rpcAddress = ''
+  gossipAddress = ''
+
+  private constructor(components: ClusterRuntimeComponents, rpcServer: RpcServer, hints: object) {
+    this.#c = components
+    this.name = components.config.name
+    this.#rpcServer = rpcServer
+    this.#hintStore = hints
+    this.#placement = this.#compute([components.config.name])
+    this.#storeWasEmpty = components.engine.stats().keyCount === 0
+  }
+
+  /** Starts RPC, the replication driver and membership; `httpUrl` goes into node metadata. */
+  static async start(
+    components: ClusterRuntimeComponents,
+    httpUrl: string,
+  ): Promise<ClusterRuntime> {
+    const { config } = components
+    const hintStore = await openHintStore(config)
+    let runtime: ClusterRuntime | undefined
+    const rpcServer = new RpcServer({
+      host: config.bind,
+      port: config.rpcPort,
+      handlers: replicationServerHandlers(async (from, message) => {
+        const driver = runtime?.driverIfStarted
+        if (driver === undefined) throw new Error('node is starting')
+        return driver.handle(from, message)
+      }),
+    })
+    const rpcBound = await rpcServer.listen()
+    runtime = new ClusterRuntime(components, rpcServer, hintStore)
+    try {
+      await runtime.#startParts(hintStore.port, httpUrl, rpcBound.port)
+    } catch (error) {
+      await runtime.close().catch(() => {})
+      throw error
+    }
+    return runtime
+  }
+
+  async #startParts(hintStore: HintStorePort, httpUrl: string, rpcPort: number): Promise<void> {
+    const { config, logger } = this.#c
+    const advertiseIp = advertiseAddress(config)
+    this.rpcAddress = `${hostPort(advertiseIp, rpcPort)}`
+    this.#transport = new RpcPeerTransport({
+      self: this.name,
+      addressOf: (node) => this.#membership?.rpcAddressOf(node),
+      callTimeoutMs: config.requestTimeoutMs,
+    })
+    this.#driver = await ReplicationDriver.start(
+      {
+        self: this.name,
+        engine: this.#c.engine,
+        hlc: this.#c.hlc,
+        hintStore,
+        transport: this.#transport,
+        placement: () => this.#placement,
+        isReachable: (node) => this.#membership?.isAlive(node) ?? node === this.name,
+        nowMs: this.#c.nowMs,
+        logger,
+        onStorageFailure: this.#c.onStorageFailure,
+      },
+      {
+        requestTimeoutMs: config.requestTimeoutMs,
+        tickIntervalMs: config.tickIntervalMs,
+        tombstoneGraceMs: config.tombstoneGraceMs,
+        maxClockSkewMs: config.maxClockSkewMs,
+        antiEntropyIntervalMs: config.antiEntropyIntervalMs,
+        antiEntropyRecordsPerSec: config.antiEntropyRecordsPerSec,
+      },
+    )
+    this.#membership = await Membership.start({
+      name: this.name,
+      bindAddr: config.bind,
+      gossipPort: config.gossipPort,
+      advertise: config.advertise === '' ? advertiseIp : config.advertise,
+      preset: config.gossipPreset,
+      secretKey: config.encrypt === '' ? undefined : Buffer.from(config.encrypt, 'base64'),
+      join: joinList(config.join),
+      partitionCount: config.partitions,
+      httpUrl,
+      rpcAddress: this.rpcAddress,
+      reclaimAfterMs: config.reclaimAfterMs,
+      logger,
+      nowMs: this.#c.nowMs,
+    })
+    this.gossipAddress = this.#membership.gossipAddress
+    this.#membership.on('change', () => this.#onMembershipChange())
+    this.#onMembershipChange()
+  }
+
+  /** True when joined, no inbound handoff is left, and not leaving. */
+  get isReady(): boolean {
+    return (
+      !this.#isClosed &&
+      !this.#isLeaving &&
+      this.#membership.hasJoined &&
+      this.#applied !== undefined &&
+      this.#driver.isReady
+    )
+  }
+
+  /** The driver once started (RPC requests may arrive before). */
+  get driverIfStarted(): ReplicationDriver | undefined {
+    return this.#driver
+  }
+
+  /** The replication driver (the API's coordinator). */
+  get driver(): ReplicationDriver {
+    return this.#driver
+  }
+
+  /** The placement in force. */
+  get placement(): Placement {
+    return this.#placement
+  }
+
+  /** `GET /v1/cluster/members`. */
+  members(): MemberRow[] {
+    const ownership = this.#membership.ownership
+    return this.#membership.members().map((member) => {
+      const entry = ownership.get(member.name)
+      return {
+        name: member.name,
+        address: member.address,
+        state: member.state,
+        role: member.meta === undefined ? null : 'gossamer',
+        http: member.meta?.httpUrl ?? null,
+        rpc: member.meta?.rpcAddress ?? null,
+        owner: entry !== undefined && entry.state !== 'removed',
+      }
+    })
+  }
+
+  /** `GET /v1/cluster/partitions`. */
+  partitions(): { partitionCount: number; replicas: number; partitions: PartitionRow[] } {
+    const placement = this.#placement
+    const isAlive = (node: string) => this.#membership.isAlive(node)
+    const rows: PartitionRow[] = []
+    for (let partition = 0; partition < placement.partitionCount; partition++) {
+      rows.push({
+        partition,
+        owners: placement.preferenceList(partition),
+        fallbacks: placement.fallbacks(partition, isAlive, placement.owners.length),
+        handoff: this.#driver.handoffStateOf(partition),
+      })
+    }
+    return {
+      partitionCount: placement.partitionCount,
+      replicas: placement.replicaCount,
+      partitions: rows,
+    }
+  }
+
+  /** Whether `name` is in the ownership set (any state) or a known member. */
+  knows(name: string): boolean {
+    return (
+      this.#membership.ownership.has(name) ||
+      this.#membership.members().some((m) => m.name === name)
+    )
+  }
+
+  /** Operator removal: `name` leaves the ownership set (its partitions move to others). */
+  removeMember(name: string): void {
+    this.#membership.remove(name)
+  }
+
+  /** `GET /v1/admin/stats`. */
+  adminStats(): {
+    hintsPending: number
+    handoffsPending: number
+    antiEntropy: { rounds: number; repaired: number }
+    keys: number
+  } {
+    const aae = this.#driver.antiEntropy
+    return {
+      hintsPending: this.#driver.hintsPending,
+      handoffsPending: this.#driver.inboundPending() + this.#driver.outboundPending(),
+      antiEntropy: { rounds: aae.rounds, repaired: aae.repaired },
+      keys: this.#c.engine.stats().keyCount,
+    }
+  }
+
+  /**
+   * Graceful leave: hand off, then leave the ownership set and memberlist. Bounded by
+   * `leaveTimeoutMs`; never throws.
+   */
+  async leave(): Promise<void> {
+    if (this.#isClosed || this.#isLeaving) return
+    this.#isLeaving = true
+    const { config, logger } = this.#c
+    const others = [...this.#membership.aliveGossamerNames()].filter((n) => n !== this.name)
+    this.#membership.markLeaving()
+    this.#onMembershipChange()
+    if (others.length > 0) {
+      const deadline = Date.now() + config.leaveTimeoutMs
+      // Bounded by the deadline.
+      while (Date.now() < deadline) {
+        if (this.#driver.outboundPending() === 0 && this.#driver.hintsPending === 0) break
+        await sleep(POLL_MS)
+      }
+      logger.info(
+        {
+          outboundPending: this.#driver.outboundPending(),
+          hintsPending: this.#driver.hintsPending,
+        },
+        'hand-off finished; leaving',
+      )
+    }
+    this.#membership.remove(this.name)
+    if (others.length > 0) {
+      // Give the removal a few gossip rounds before going quiet.
+      await sleep(Math.min(2_000, 5 * this.#gossipIntervalMs()))
+      await this.#membership.leave(Math.min(5_000, config.leaveTimeoutMs + 1))
+    }
+  }
+
+  /** Stops membership, the driver, RPC and the hint store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    await this.#membership?.close()
+    await this.#driver?.close()
+    await this.#transport?.close()
+    await this.#rpcServer.close()
+    await this.#hintStore.close?.()
+  }
+
+  #gossipIntervalMs(): number {
+    return this.#c.config.gossipPreset === 'local'
+      ? 100
+      : this.#c.config.gossipPreset === 'wan'
+        ? 500
+        : 200
+  }
+
+  #compute(owners: readonly string[]): Placement {
+    return computePlacement(owners, {
+      partitionCount: this.#c.config.partitions,
+      replicaCount: this.#c.config.replicas,
+    })
+  }
+
+  #onMembershipChange(): void {
+    if (this.#isClosed) return
+    const membership = this.#membership
+    for (const name of membership.ownership.keys()) {
+      this.#driver.setReachable(name, membership.isAlive(name))
+    }
+    const owners = ownershipMembers(membership.ownership)
+    if (!sameNames(owners, this.#placement.owners)) {
+      this.#placement = this.#compute(owners)
+      this.#c.logger.info({ owners }, 'placement changed')
+    }
+    if (!membership.hasJoined) return
+    if (this.#applied === this.#placement) return
+    const previous = this.#previousFor(owners)
+    this.#driver.applyPlacement(this.#placement, previous)
+    this.#applied = this.#placement
+  }
+
+  // The placement the data is laid out by, before the one being applied now.
+  #previousFor(owners: readonly string[]): Placement | undefined {
+    if (this.#applied !== undefined) return this.#applied
+    const others = owners.filter((name) => name !== this.name)
+    if (others.length === 0 || !owners.includes(this.name)) return undefined
+    if (!this.#storeWasEmpty && !this.#membership.rejoinedAfterRemoval) return undefined
+    if (this.#storeWasEmpty) this.#driver.scheduleAntiEntropyNow()
+    return this.#compute(others)
+  }
+}
+
+type HintStorePort =
+  | HintStore
+  | { apply: HintStore['apply'] | LmdbHintStore['applyAsync']; list: HintStore['list'] }
+
+async function openHintStore(
+  config: Readonly<NodeConfig>,
+): Promise<{ port: HintStorePort; close?: () => Promise<void> }> {
+  if (config.inMemory) return { port: new MemoryHintStore() }
+  const store = await LmdbHintStore.open({
+    path: `${config.dataDir}/hints`,
+    durability: config.durability,
+  })
+  return {
+    port: { apply: (writes) => store.applyAsync(writes), list: () => store.list() },
+    close: async () => {
+      await store.close()
+    },
+  }
+}
+
+function joinList(join: string): string[] {
+  return join
+    .split(',')
+    .map((text) => text.trim())
+    .filter((text) => text !== '')
+}
+
+function advertiseAddress(config: Readonly<NodeConfig>): string {
+  if (config.advertise !== '') return config.advertise
+  if (config.bind !== '0.0.0.0' && config.bind !== '::') return config.bind
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (entry.family === 'IPv4' && !entry.internal) return entry.address
+    }
+  }
+  return '127.0.0.1'
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i])
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

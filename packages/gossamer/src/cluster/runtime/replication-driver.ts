@@ -1,0 +1,688 @@
+/**
+ * The replication driver (architecture §6; docs/replication.md "Driver contract"): binds the
+ * sans-I/O cores of `src/replication` — coordinators, replica handlers, hinted handoff,
+ * anti-entropy and rebalancing — to the storage engine, the durable hint store, a peer
+ * transport and a real timer.
+ *
+ * - Client requests become one `WriteCoordinator` / `ReadCoordinator` each; their messages go
+ *   out through the transport and replies (or failures) come back into the same coordinator.
+ * - Requests from peers run the replica side and answer only once their writes are durable
+ *   (persist, then reply).
+ * - A timer ticks every `tickIntervalMs`: coordinator deadlines, hint deliveries to reachable
+ *   replicas, anti-entropy sessions (paced by the core's token bucket) and handoff streams.
+ * - Every record arriving from a peer passes the clock-skew check: a version further ahead of
+ *   this node's wall clock than `maxClockSkewMs` is refused (a put fails with
+ *   GOSSAMER_ERR_CLOCK_SKEW) or dropped (repair and streaming), so one node with a clock far in
+ *   the future cannot impose its versions on the others.
+ */
+import type { HybridLogicalClock } from '../../hlc/hlc.ts'
+import type { Logger } from '../../log.ts'
+import { AntiEntropy } from '../../replication/anti-entropy.ts'
+import type { Consistency } from '../../replication/consistency.ts'
+import {
+  type CoordinatorStep,
+  ReadCoordinator,
+  type ReadResult,
+  WriteCoordinator,
+  type WriteResult,
+} from '../../replication/coordinator.ts'
+import { HashTree, treeEntry } from '../../replication/hash-tree.ts'
+import { HintedHandoff, type HintStore, type HintWrite } from '../../replication/hinted-handoff.ts'
+import type {
+  AfterPersist,
+  KeyedRecord,
+  Outgoing,
+  ReplicationMessage,
+} from '../../replication/messages.ts'
+import {
+  answerHandoffRequest,
+  planRebalance,
+  Rebalance,
+  type RebalanceStep,
+} from '../../replication/rebalance.ts'
+import { handleGet, handleHintDeliver, handlePut } from '../../replication/replica.ts'
+import type { Placement } from '../../ring/partitioner.ts'
+import type { Engine, StoredRecord, WriteCondition, WriteEntry } from '../../storage/engine.ts'
+import { PartitionIndex } from './partition-index.ts'
+import type { PeerTransport } from './transport.ts'
+
+/** Settings of the driver. Plain data. */
+export interface ReplicationDriverSettings {
+  readonly requestTimeoutMs: number
+  readonly tickIntervalMs: number
+  readonly tombstoneGraceMs: number
+  readonly maxClockSkewMs: number
+  readonly antiEntropyIntervalMs: number
+  /** Records per second anti-entropy may move (the token bucket's refill). */
+  readonly antiEntropyRecordsPerSec: number
+}
+
+/** What the driver is built from. */
+export interface ReplicationDriverComponents {
+  readonly self: string
+  readonly engine: Engine
+  readonly hlc: HybridLogicalClock
+  /** The durable hint store; `apply` may return a promise (awaited before acking). */
+  readonly hintStore: {
+    apply(writes: readonly HintWrite[]): void | Promise<void>
+    list(): ReturnType<HintStore['list']> | Promise<ReturnType<HintStore['list']>>
+  }
+  readonly transport: PeerTransport
+  /** The placement in force now. */
+  readonly placement: () => Placement
+  /** Whether a node is worth sending to (alive in membership). */
+  readonly isReachable: (node: string) => boolean
+  readonly nowMs: () => number
+  readonly logger: Logger
+  /** Drops a partition's local records (after a handoff), if the engine supports it. */
+  readonly dropPartition?: ((partition: number) => Promise<void>) | undefined
+  /** Called when a storage write fails (the node stops serving). */
+  readonly onStorageFailure?: ((error: unknown) => void) | undefined
+}
+
+/** A write as the API asks for it. */
+export interface ClusterWrite {
+  readonly key: string
+  readonly value: Uint8Array | null
+  readonly expiresAtMs?: number | undefined
+  readonly contentType?: string | undefined
+  readonly condition?: WriteCondition | undefined
+  readonly w: Consistency
+}
+
+/** Counters for metrics and `/v1/admin/stats`. */
+export interface ReplicationStats {
+  writes: number
+  writeFailures: number
+  reads: number
+  readFailures: number
+  quorumFailures: number
+  timeouts: number
+  readRepairs: number
+  hintsStored: number
+  hintsDelivered: number
+  rpcErrors: number
+  skewRefusals: number
+  handoffRecords: number
+  partitionsDropped: number
+}
+
+interface Pending<R> {
+  readonly coordinator: {
+    tick(nowMs: number): CoordinatorStep<R>
+    readonly isSettled: boolean
+  }
+  readonly resolve: (result: R) => void
+  done: boolean
+}
+
+const REQUEST_ID_MAX = 0xffff_fffe
+
+/** The replication driver of one node. */
+export class ReplicationDriver {
+  readonly #c: ReplicationDriverComponents
+  readonly #s: ReplicationDriverSettings
+  readonly #index: PartitionIndex
+  readonly #hints: HintedHandoff
+  readonly #aae: AntiEntropy
+  readonly #rebalance: Rebalance
+  readonly #writes = new Map<number, Pending<WriteResult>>()
+  readonly #reads = new Map<number, Pending<ReadResult>>()
+  readonly stats: ReplicationStats = {
+    writes: 0,
+    writeFailures: 0,
+    reads: 0,
+    readFailures: 0,
+    quorumFailures: 0,
+    timeouts: 0,
+    readRepairs: 0,
+    hintsStored: 0,
+    hintsDelivered: 0,
+    rpcErrors: 0,
+    skewRefusals: 0,
+    handoffRecords: 0,
+    partitionsDropped: 0,
+  }
+  #nextRequestId = 1
+  #timer: ReturnType<typeof setInterval> | undefined
+  #placement: Placement | undefined
+  #isClosed = false
+
+  private constructor(
+    components: ReplicationDriverComponents,
+    settings: ReplicationDriverSettings,
+    index: PartitionIndex,
+  ) {
+    this.#c = components
+    this.#s = settings
+    this.#index = index
+    this.#hints = new HintedHandoff({ deliveryTimeoutMs: settings.requestTimeoutMs })
+    const tokensPerTick = Math.max(
+      1,
+      Math.round((settings.antiEntropyRecordsPerSec * settings.tickIntervalMs) / 1000),
+    )
+    this.#aae = new AntiEntropy({
+      store: components.engine,
+      buildTree: (partition, shape, nowMs) => this.#buildTree(partition, shape, nowMs),
+      config: {
+        intervalMs: settings.antiEntropyIntervalMs,
+        tokensPerTick,
+        tokensMax: Math.max(tokensPerTick, 5 * tokensPerTick),
+        sessionTimeoutMs: Math.max(settings.requestTimeoutMs, 2 * settings.tickIntervalMs),
+        tombstoneGraceMs: settings.tombstoneGraceMs,
+      },
+    })
+    this.#rebalance = new Rebalance({
+      self: components.self,
+      config: { requestTimeoutMs: settings.requestTimeoutMs },
+    })
+  }
+
+  /** Builds the partition index, restores stored hints and starts the timer. */
+  static async start(
+    components: ReplicationDriverComponents,
+    settings: ReplicationDriverSettings,
+  ): Promise<ReplicationDriver> {
+    const partitionOf = (key: string) => components.placement().partitionOf(key)
+    const index = PartitionIndex.build(components.engine, partitionOf)
+    const driver = new ReplicationDriver(components, settings, index)
+    driver.#hints.restore(await components.hintStore.list())
+    driver.#timer = setInterval(() => driver.#tick(), settings.tickIntervalMs)
+    driver.#timer.unref()
+    return driver
+  }
+
+  /** True when this node has no inbound handoff left (what `/v1/ready` reports). */
+  get isReady(): boolean {
+    return this.#rebalance.isReady
+  }
+
+  /** Hints held for other replicas. */
+  get hintsPending(): number {
+    return this.#hints.pendingCount()
+  }
+
+  /** Anti-entropy counters. */
+  get antiEntropy(): { rounds: number; repaired: number; failed: number; inSync: number } {
+    const finished = this.#aae.finished
+    return {
+      rounds: finished.inSync + finished.repaired + finished.failed,
+      repaired: this.#aae.pulledCount + this.#aae.pushedCount,
+      failed: finished.failed,
+      inSync: finished.inSync,
+    }
+  }
+
+  /** Keys in the partition index (stored records, tombstones included). */
+  get indexedKeys(): number {
+    return this.#index.size
+  }
+
+  /** Handoff state of a partition on this node. */
+  handoffStateOf(partition: number): 'none' | 'pending' | 'streaming' | 'done' {
+    switch (this.#rebalance.stateOf(partition)) {
+      case 'pending':
+        return 'pending'
+      case 'receiving':
+      case 'handing-off':
+        return 'streaming'
+      case 'received':
+      case 'dropped':
+        return 'done'
+      default:
+        return 'none'
+    }
+  }
+
+  /** Partitions this node still has to hand off (it is an old replica awaiting receivers). */
+  outboundPending(): number {
+    const placement = this.#placement
+    if (placement === undefined) return 0
+    let count = 0
+    for (let p = 0; p < placement.partitionCount; p++) {
+      if (this.#rebalance.stateOf(p) === 'handing-off') count += 1
+    }
+    return count
+  }
+
+  /** Inbound handoffs not finished yet. */
+  inboundPending(): number {
+    const placement = this.#placement
+    if (placement === undefined) return 0
+    let count = 0
+    for (let p = 0; p < placement.partitionCount; p++) {
+      const state = this.#rebalance.stateOf(p)
+      if (state === 'pending' || state === 'receiving') count += 1
+    }
+    return count
+  }
+
+  /** Membership says `node` is reachable or not (hint deliveries start on the next tick). */
+  setReachable(node: string, reachable: boolean): void {
+    this.#hints.setReachable(node, reachable)
+  }
+
+  /**
+   * A new placement is in force. `previous` is the placement the data is laid out by now
+   * (undefined: nothing to stream). Updates anti-entropy's partitions and starts rebalancing.
+   */
+  applyPlacement(next: Placement, previous: Placement | undefined): void {
+    this.#placement = next
+    const self = this.#c.self
+    const partitions: Array<{ partition: number; peers: string[] }> = []
+    for (let partition = 0; partition < next.partitionCount; partition++) {
+      const replicas = next.preferenceList(partition)
+      if (!replicas.includes(self)) continue
+      partitions.push({ partition, peers: replicas.filter((node) => node !== self) })
+    }
+    this.#aae.setPartitions(partitions)
+    if (previous === undefined) return
+    const plan = planRebalance({
+      partitionCount: next.partitionCount,
+      oldReplicas: (p) => previous.preferenceList(p),
+      newReplicas: (p) => next.preferenceList(p),
+    })
+    // Never drop data when the new placement has no replicas at all (the last owner left).
+    const safePlan = {
+      moves: plan.moves,
+      drops: plan.drops.filter((d) => next.preferenceList(d.partition).length > 0),
+    }
+    this.#runRebalance(this.#rebalance.applyPlan(safePlan))
+  }
+
+  /** Makes every partition due for anti-entropy now (after a restart on an empty store). */
+  scheduleAntiEntropyNow(): void {
+    this.#aae.scheduleAll(this.#c.nowMs())
+  }
+
+  /** Coordinates a write (any node coordinates any key). */
+  write(input: ClusterWrite): Promise<WriteResult> {
+    const placement = this.#c.placement()
+    const partition = placement.partitionOf(input.key)
+    const replicas = placement.preferenceList(partition)
+    const nowMs = this.#c.nowMs()
+    const coordinator = new WriteCoordinator({
+      requestId: this.#requestId(),
+      key: input.key,
+      value: input.value,
+      expiresAtMs: input.expiresAtMs,
+      contentType: input.contentType,
+      condition: input.condition,
+      w: input.w,
+      replicas,
+      fallbacks: placement.orderedOwners(partition).slice(replicas.length),
+      isReachable: this.#c.isReachable,
+      hlc: this.#c.hlc,
+      nowMs,
+      deadlineMs: nowMs + this.#s.requestTimeoutMs,
+    })
+    this.stats.writes += 1
+    return new Promise<WriteResult>((resolve) => {
+      const pending: Pending<WriteResult> = { coordinator, resolve, done: false }
+      this.#writes.set(coordinator.requestId, pending)
+      this.#applyWrite(pending, coordinator, coordinator.start())
+    })
+  }
+
+  /** Coordinates a read; stale replicas are repaired with the newest record. */
+  read(input: { key: string; r: Consistency }): Promise<ReadResult> {
+    const placement = this.#c.placement()
+    const replicas = placement.preferenceList(placement.partitionOf(input.key))
+    const nowMs = this.#c.nowMs()
+    const coordinator = new ReadCoordinator({
+      requestId: this.#requestId(),
+      key: input.key,
+      r: input.r,
+      replicas,
+      isReachable: this.#c.isReachable,
+      nowMs,
+      deadlineMs: nowMs + this.#s.requestTimeoutMs,
+      repairDeadlineMs: nowMs + 2 * this.#s.requestTimeoutMs,
+    })
+    this.stats.reads += 1
+    return new Promise<ReadResult>((resolve) => {
+      const pending: Pending<ReadResult> = { coordinator, resolve, done: false }
+      this.#reads.set(coordinator.requestId, pending)
+      this.#applyRead(pending, coordinator, coordinator.start())
+    })
+  }
+
+  /** The local raw record of a key (admin route; no coordination). */
+  localRecord(key: string): StoredRecord | undefined {
+    return this.#c.engine.getRecord(key)
+  }
+
+  /**
+   * Handles a request from a peer (or from this node's own coordinators): the replica side.
+   * Resolves with the reply once any write it implies is durable. Rejects for a refused put
+   * (clock skew) so the sender counts a failure.
+   */
+  async handle(from: string, message: ReplicationMessage): Promise<ReplicationMessage | undefined> {
+    const nowMs = this.#c.nowMs()
+    switch (message.type) {
+      case 'put':
+        return this.#handlePut(from, message)
+      case 'get':
+        return handleGet({ store: this.#c.engine, from, message }).message
+      case 'hint-deliver': {
+        this.#checkSkew(message.record)
+        const step = handleHintDeliver({ store: this.#c.engine, from, message })
+        return this.#persistThenReply(step)
+      }
+      case 'aae-hashes-request':
+      case 'aae-keys':
+      case 'aae-push': {
+        const incoming =
+          message.type === 'aae-push'
+            ? { ...message, records: this.#withoutSkewed(message.records) }
+            : message
+        const step = this.#aae.onMessage(from, incoming, nowMs)
+        await this.#persistAll(step.persist)
+        return step.send.find((out) => out.to === from)?.message
+      }
+      case 'handoff-request':
+        return answerHandoffRequest({
+          store: this.#index.reader(message.partition, this.#c.engine),
+          request: message,
+          partitionOf: (key) => this.#c.placement().partitionOf(key),
+          nowMs,
+        })
+      case 'handoff-done':
+        this.#runRebalance(this.#rebalance.onHandoffDone(from, message))
+        return undefined
+      default:
+        return undefined // replies never arrive as requests
+    }
+  }
+
+  /** Stops the timer; pending requests fail with a timeout. */
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    clearInterval(this.#timer)
+    const farFuture = Number.MAX_SAFE_INTEGER
+    for (const pending of this.#writes.values()) {
+      const step = pending.coordinator.tick(farFuture)
+      if (step.completed !== undefined) this.#complete(pending, step.completed)
+    }
+    for (const pending of this.#reads.values()) {
+      const step = pending.coordinator.tick(farFuture)
+      if (step.completed !== undefined) this.#complete(pending, step.completed)
+    }
+    this.#writes.clear()
+    this.#reads.clear()
+  }
+
+  // ---- coordinators ----
+
+  #requestId(): number {
+    const id = this.#nextRequestId
+    this.#nextRequestId = id >= REQUEST_ID_MAX ? 1 : id + 1
+    return id
+  }
+
+  #applyWrite(
+    pending: Pending<WriteResult>,
+    coordinator: WriteCoordinator,
+    step: CoordinatorStep<WriteResult>,
+  ): void {
+    for (const out of step.send) {
+      this.#send(
+        out,
+        (reply) => {
+          if (reply?.type !== 'put-reply') {
+            return this.#applyWrite(
+              pending,
+              coordinator,
+              coordinator.onFailure(out.to, this.#now()),
+            )
+          }
+          this.#applyWrite(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
+        },
+        () => this.#applyWrite(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
+      )
+    }
+    if (step.completed !== undefined) this.#complete(pending, step.completed)
+    if (coordinator.isSettled) this.#writes.delete(coordinator.requestId)
+  }
+
+  #applyRead(
+    pending: Pending<ReadResult>,
+    coordinator: ReadCoordinator,
+    step: CoordinatorStep<ReadResult>,
+  ): void {
+    for (const out of step.send) {
+      if (out.message.type === 'put') {
+        this.stats.readRepairs += 1
+        this.#send(
+          out,
+          () => {},
+          () => {},
+        )
+        continue
+      }
+      this.#send(
+        out,
+        (reply) => {
+          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
+            return this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now()))
+          }
+          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
+        },
+        () => this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
+      )
+    }
+    if (step.completed !== undefined) this.#complete(pending, step.completed)
+    if (coordinator.isSettled) this.#reads.delete(coordinator.requestId)
+  }
+
+  #complete<R extends WriteResult | ReadResult>(pending: Pending<R>, result: R): void {
+    if (pending.done) return
+    pending.done = true
+    if (!result.ok) {
+      if (result.error.code === 'GOSSAMER_ERR_QUORUM_NOT_REACHED') this.stats.quorumFailures += 1
+      if (result.error.code === 'GOSSAMER_ERR_TIMEOUT') this.stats.timeouts += 1
+      if ('version' in result) this.stats.writeFailures += 1
+      else this.stats.readFailures += 1
+    }
+    pending.resolve(result)
+  }
+
+  // ---- replica side ----
+
+  async #handlePut(
+    from: string,
+    message: Extract<ReplicationMessage, { type: 'put' }>,
+  ): Promise<ReplicationMessage | undefined> {
+    this.#checkSkew(message.record)
+    const step = handlePut({ store: this.#c.engine, hints: this.#hints, from, message })
+    for (const hint of step.hintPersist) {
+      await this.#c.hintStore.apply(hint.writes)
+      if (hint.writes.length > 0) this.stats.hintsStored += 1
+      const reply = hint.thenSend.find((out) => out.to === from)
+      if (reply !== undefined) return reply.message
+    }
+    for (const after of step.persist) return this.#persistThenReply(after)
+    return step.send.find((out) => out.to === from)?.message
+  }
+
+  async #persistThenReply(step: AfterPersist): Promise<ReplicationMessage | undefined> {
+    await this.#persist(step.entries)
+    return step.thenSend[0]?.message
+  }
+
+  async #persistAll(steps: readonly AfterPersist[]): Promise<void> {
+    for (const step of steps) await this.#persist(step.entries)
+  }
+
+  async #persist(entries: readonly WriteEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    for (const entry of entries) this.#index.add(entry.key)
+    try {
+      await this.#c.engine.writeBatch(entries)
+    } catch (error) {
+      this.#c.onStorageFailure?.(error)
+      throw error
+    }
+  }
+
+  #isSkewed(record: StoredRecord | undefined): boolean {
+    if (record === undefined) return false
+    return record.version.wallMs - this.#c.nowMs() > this.#s.maxClockSkewMs
+  }
+
+  // Refuses a record from the future, and otherwise lets the HLC observe it (causality).
+  #checkSkew(record: StoredRecord): void {
+    try {
+      this.#c.hlc.observe(record.version)
+    } catch (error) {
+      this.stats.skewRefusals += 1
+      throw error
+    }
+  }
+
+  #withoutSkewed(records: readonly KeyedRecord[]): KeyedRecord[] {
+    const kept = records.filter(({ record }) => !this.#isSkewed(record))
+    this.stats.skewRefusals += records.length - kept.length
+    return kept
+  }
+
+  #buildTree(partition: number, shape: HashTree['shape'], nowMs: number): HashTree {
+    const options = { nowMs, tombstoneGraceMs: this.#s.tombstoneGraceMs }
+    const entries = []
+    for (const key of this.#index.keys(partition)) {
+      const record = this.#c.engine.getRecord(key)
+      if (record === undefined || this.#isSkewed(record)) continue
+      const entry = treeEntry(key, record, options)
+      if (entry !== undefined) entries.push(entry)
+    }
+    return new HashTree(shape, entries)
+  }
+
+  // ---- sending ----
+
+  #now(): number {
+    return this.#c.nowMs()
+  }
+
+  #send(
+    out: Outgoing,
+    onReply: (reply: ReplicationMessage | undefined) => void,
+    onFailure: (error: unknown) => void,
+  ): void {
+    const sent =
+      out.to === this.#c.self
+        ? this.handle(this.#c.self, out.message)
+        : this.#c.transport.request(out.to, out.message)
+    sent.then(
+      (reply) => {
+        if (!this.#isClosed) onReply(reply)
+      },
+      (error: unknown) => {
+        if (out.to !== this.#c.self) this.stats.rpcErrors += 1
+        this.#c.logger.debug({ err: error, to: out.to, type: out.message.type }, 'request failed')
+        if (!this.#isClosed) onFailure(error)
+      },
+    )
+  }
+
+  // ---- timer ----
+
+  #tick(): void {
+    if (this.#isClosed) return
+    const nowMs = this.#now()
+    for (const pending of this.#writes.values()) {
+      const coordinator = pending.coordinator as WriteCoordinator
+      this.#applyWrite(pending, coordinator, coordinator.tick(nowMs))
+    }
+    for (const pending of this.#reads.values()) {
+      const coordinator = pending.coordinator as ReadCoordinator
+      this.#applyRead(pending, coordinator, coordinator.tick(nowMs))
+    }
+    for (const out of this.#hints.tick(nowMs)) this.#sendHint(out)
+    this.#runAntiEntropy(this.#aae.tick(nowMs, this.#c.isReachable).send)
+    this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
+  }
+
+  #sendHint(out: Outgoing): void {
+    if (out.message.type !== 'hint-deliver') return
+    const deliveryId = out.message.deliveryId
+    this.#send(
+      out,
+      (reply) => {
+        if (reply?.type !== 'hint-ack') return this.#hints.onFailure(out.to, deliveryId)
+        const step = this.#hints.onAck(out.to, reply, this.#now())
+        this.stats.hintsDelivered += step.writes.length
+        Promise.resolve(this.#c.hintStore.apply(step.writes)).then(
+          () => {
+            for (const next of step.send) this.#sendHint(next)
+          },
+          (error: unknown) => this.#c.logger.warn({ err: error }, 'hint store write failed'),
+        )
+      },
+      () => this.#hints.onFailure(out.to, deliveryId),
+    )
+  }
+
+  #runAntiEntropy(send: readonly Outgoing[]): void {
+    for (const out of send) {
+      this.#send(
+        out,
+        (reply) => {
+          if (reply === undefined) return
+          if (reply.type === 'aae-keys-reply') {
+            reply = { ...reply, records: this.#withoutSkewed(reply.records) }
+          }
+          const step = this.#aae.onMessage(out.to, reply, this.#now())
+          this.#persistAll(step.persist).catch((error: unknown) =>
+            this.#c.logger.warn({ err: error }, 'anti-entropy write failed'),
+          )
+          this.#runAntiEntropy(step.send)
+        },
+        () => this.#aae.onFailure(out.to),
+      )
+    }
+  }
+
+  #runRebalance(step: RebalanceStep): void {
+    if (step.drop.length > 0) this.#drop(step.drop)
+    for (const out of step.send) this.#sendRebalance(out)
+    for (const after of step.persist) {
+      this.stats.handoffRecords += after.entries.length
+      this.#persist(after.entries).then(
+        () => {
+          for (const out of after.thenSend) this.#sendRebalance(out)
+        },
+        (error: unknown) => this.#c.logger.warn({ err: error }, 'handoff write failed'),
+      )
+    }
+  }
+
+  #sendRebalance(out: Outgoing): void {
+    this.#send(
+      out,
+      (reply) => {
+        if (reply?.type !== 'handoff-batch') return
+        const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
+        this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
+      },
+      () => {
+        if (out.message.type === 'handoff-request') this.#rebalance.onFailure(out.to)
+      },
+    )
+  }
+
+  #drop(partitions: readonly number[]): void {
+    const drop = this.#c.dropPartition
+    if (drop === undefined) return // the engine cannot drop: the records stay (harmless)
+    for (const partition of partitions) {
+      drop(partition).then(
+        () => {
+          this.#index.forget(partition)
+          this.stats.partitionsDropped += 1
+        },
+        (error: unknown) => this.#c.logger.warn({ err: error, partition }, 'drop failed'),
+      )
+    }
+  }
+}

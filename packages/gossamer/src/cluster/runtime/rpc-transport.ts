@@ -1,0 +1,94 @@
+/**
+ * The peer transport over node-to-node RPC (architecture §7, docs/rpc.md): one persistent
+ * `RpcClient` per peer, found by the RPC address the peer advertises in its memberlist
+ * metadata. A peer that restarts on another address gets a fresh client. Requests carry this
+ * node's name (the envelope's `from`).
+ */
+
+import type { ReplicationMessage } from '../../replication/messages.ts'
+import { RpcClient } from '../../rpc/client.ts'
+import type { ReplicationRequest } from '../../rpc/replication-codec.ts'
+import { callReplication, replicationHandlers } from '../../rpc/replication-rpc.ts'
+import type { RpcHandlers } from '../../rpc/server.ts'
+import { type IncomingHandler, type PeerTransport, TransportError } from './transport.ts'
+
+/** Options of {@link RpcPeerTransport}. */
+export interface RpcPeerTransportOptions {
+  readonly self: string
+  /** The advertised RPC address (`host:port`) of a live peer, or undefined. */
+  readonly addressOf: (node: string) => string | undefined
+  /** Per-call timeout. */
+  readonly callTimeoutMs: number
+}
+
+interface PooledClient {
+  readonly address: string
+  readonly client: RpcClient
+}
+
+/** A pool of RPC clients, one per peer. */
+export class RpcPeerTransport implements PeerTransport {
+  readonly #options: RpcPeerTransportOptions
+  readonly #clients = new Map<string, PooledClient>()
+  #isClosed = false
+
+  constructor(options: RpcPeerTransportOptions) {
+    this.#options = options
+  }
+
+  async request(to: string, message: ReplicationMessage): Promise<ReplicationMessage | undefined> {
+    const client = this.#clientFor(to)
+    const reply = await callReplication(client, this.#options.self, message as ReplicationRequest, {
+      timeoutMs: this.#options.callTimeoutMs,
+    })
+    return reply as ReplicationMessage | undefined
+  }
+
+  /** Client counters summed over every peer. */
+  metrics(): { callsFailed: number; timeouts: number; connectionsLost: number } {
+    const total = { callsFailed: 0, timeouts: 0, connectionsLost: 0 }
+    for (const { client } of this.#clients.values()) {
+      const m = client.metrics()
+      total.callsFailed += m.callsFailed
+      total.timeouts += m.timeouts
+      total.connectionsLost += m.connectionsLost
+    }
+    return total
+  }
+
+  async close(): Promise<void> {
+    this.#isClosed = true
+    const clients = [...this.#clients.values()]
+    this.#clients.clear()
+    await Promise.all(clients.map(({ client }) => client.close()))
+  }
+
+  #clientFor(to: string): RpcClient {
+    if (this.#isClosed) throw new TransportError('GOSSAMER_ERR_RPC_CLOSED', 'transport closed')
+    const address = this.#options.addressOf(to)
+    if (address === undefined) {
+      throw new TransportError('GOSSAMER_ERR_RPC_CONNECTION_LOST', `no RPC address for ${to}`)
+    }
+    const pooled = this.#clients.get(to)
+    if (pooled !== undefined && pooled.address === address) return pooled.client
+    if (pooled !== undefined) void pooled.client.close()
+    const { host, port } = splitAddress(address)
+    const client = new RpcClient({ host, port, callTimeoutMs: this.#options.callTimeoutMs })
+    this.#clients.set(to, { address, client })
+    return client
+  }
+}
+
+/** `RpcServer` handlers that route every replication method to `handle`. */
+export function replicationServerHandlers(handle: IncomingHandler): RpcHandlers {
+  return replicationHandlers(async (from, message) => {
+    const reply = await handle(from, message)
+    return reply as Awaited<ReturnType<Parameters<typeof replicationHandlers>[0]>>
+  })
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':')
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1')
+  return { host, port: Number(address.slice(at + 1)) }
+}
