@@ -32,6 +32,16 @@ afterEach(() => registry.killAll())
 const CONVERGE_MS = 35_000
 const NAMES = ['go-a', 'ts-a', 'go-b', 'ts-b'] as const
 
+/**
+ * How long a graceful leave may take to be seen everywhere. Usually a few gossip intervals; but
+ * gossip is probabilistic with a transmit limit of RetransmitMult * ceil(log10(n + 1)), so a
+ * node can miss every copy, and then the next periodic push/pull (which carries the `left`
+ * state) is memberlist's guarantee.
+ */
+function leaveBoundMs(config: { probeIntervalMs: number; pushPullIntervalMs: number }): number {
+  return config.pushPullIntervalMs + 2 * config.probeIntervalMs + 2_000
+}
+
 interface Mixed {
   readonly goA: RunningPeer
   readonly tsA: RunningPeer
@@ -143,7 +153,7 @@ for (const mode of modes) {
       await tsB.request({ cmd: 'leave', timeoutMs: 2_000 }, 5_000)
       await expectLeave([goA, goB, tsA], 'ts-b', {
         state: 'left',
-        timeoutMs: 2 * goA.config.probeIntervalMs + 1_000,
+        timeoutMs: leaveBoundMs(goA.config),
         marks,
       })
       const reply = await goA.request({ cmd: 'members' })
@@ -157,7 +167,7 @@ for (const mode of modes) {
       await goB.request({ cmd: 'leave', timeoutMs: 2_000 }, 5_000)
       await expectLeave([tsA, tsB, goA], 'go-b', {
         state: 'left',
-        timeoutMs: 2 * goA.config.probeIntervalMs + 1_000,
+        timeoutMs: leaveBoundMs(goA.config),
         marks,
       })
       const reply = await tsA.request({ cmd: 'members' })
