@@ -92,7 +92,11 @@ export function buildApp(components: AppComponents): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
   app.setErrorHandler((error, request, reply) => {
     const mapped = toGossamerError(error, request.routeOptions.config as RouteErrorConfig)
-    if (mapped.httpStatus >= 500) request.log.error({ err: error }, 'request failed')
+    // 503/504 are expected operating outcomes (not ready, quorum or deadline missed): counted
+    // in metrics, logged at debug; other 5xx are bugs or storage failures.
+    if (mapped.httpStatus === 503 || mapped.httpStatus === 504) {
+      request.log.debug({ code: mapped.code }, mapped.message)
+    } else if (mapped.httpStatus >= 500) request.log.error({ err: error }, 'request failed')
     sendError(reply, mapped, components.metrics)
   })
   instrument(app, components.metrics)

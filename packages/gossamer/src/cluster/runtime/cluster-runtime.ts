@@ -132,7 +132,9 @@ export class ClusterRuntime {
         hintStore,
         transport: this.#transport,
         placement: () => this.#placement,
-        isReachable: (node) => this.#membership?.isAlive(node) ?? node === this.name,
+        isReachable: (node) =>
+          node === this.name ||
+          ((this.#membership?.isAlive(node) ?? false) && !this.#transport.isFailing(node)),
         nowMs: this.#c.nowMs,
         logger,
         onStorageFailure: this.#c.onStorageFailure,

@@ -123,6 +123,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
         bindPort: options.gossipPort,
         advertiseAddr: options.advertise === '' ? undefined : options.advertise,
         preset: options.preset,
+        // A node that restarts after a crash may come back on other ports (port 0): once its
+        // old address is declared dead, the new one may take its name over at once.
+        timings: { deadNodeReclaimTimeMs: 1 },
         secretKey: options.secretKey,
         logger: {
           debug: (message: string) => options.logger.debug({ memberlist: true }, message),

@@ -118,6 +118,12 @@ interface Pending<R> {
 
 const REQUEST_ID_MAX = 0xffff_fffe
 
+/**
+ * Anti-entropy sessions this node runs at once. A session starts on a tick, so a full pass over
+ * P local partitions takes at least P × tickIntervalMs / ANTI_ENTROPY_SESSIONS.
+ */
+export const ANTI_ENTROPY_SESSIONS = 4
+
 /** The replication driver of one node. */
 export class ReplicationDriver {
   readonly #c: ReplicationDriverComponents
@@ -169,6 +175,7 @@ export class ReplicationDriver {
         tokensPerTick,
         tokensMax: Math.max(tokensPerTick, 5 * tokensPerTick),
         sessionTimeoutMs: Math.max(settings.requestTimeoutMs, 2 * settings.tickIntervalMs),
+        maxConcurrentSessions: ANTI_ENTROPY_SESSIONS,
         tombstoneGraceMs: settings.tombstoneGraceMs,
       },
     })
@@ -570,10 +577,15 @@ export class ReplicationDriver {
     onReply: (reply: ReplicationMessage | undefined) => void,
     onFailure: (error: unknown) => void,
   ): void {
+    // Replica calls of a coordinator get half the request deadline, so a silent replica is
+    // given up early enough for a fallback to take its copy before the deadline.
+    const type = out.message.type
+    const timeoutMs =
+      type === 'put' || type === 'get' ? Math.max(1, this.#s.requestTimeoutMs / 2) : undefined
     const sent =
       out.to === this.#c.self
         ? this.handle(this.#c.self, out.message)
-        : this.#c.transport.request(out.to, out.message)
+        : this.#c.transport.request(out.to, out.message, { timeoutMs })
     sent.then(
       (reply) => {
         if (!this.#isClosed) onReply(reply)

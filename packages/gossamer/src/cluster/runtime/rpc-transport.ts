@@ -21,6 +21,9 @@ export interface RpcPeerTransportOptions {
   readonly callTimeoutMs: number
 }
 
+/** How long a peer whose connection failed is considered unreachable before it is tried again. */
+const FAILING_FOR_MS = 1_000
+
 interface PooledClient {
   readonly address: string
   readonly client: RpcClient
@@ -30,18 +33,44 @@ interface PooledClient {
 export class RpcPeerTransport implements PeerTransport {
   readonly #options: RpcPeerTransportOptions
   readonly #clients = new Map<string, PooledClient>()
+  readonly #failingUntilMs = new Map<string, number>()
   #isClosed = false
 
   constructor(options: RpcPeerTransportOptions) {
     this.#options = options
   }
 
-  async request(to: string, message: ReplicationMessage): Promise<ReplicationMessage | undefined> {
+  async request(
+    to: string,
+    message: ReplicationMessage,
+    options: { timeoutMs?: number | undefined } = {},
+  ): Promise<ReplicationMessage | undefined> {
     const client = this.#clientFor(to)
-    const reply = await callReplication(client, this.#options.self, message as ReplicationRequest, {
-      timeoutMs: this.#options.callTimeoutMs,
-    })
-    return reply as ReplicationMessage | undefined
+    try {
+      const reply = await callReplication(
+        client,
+        this.#options.self,
+        message as ReplicationRequest,
+        {
+          timeoutMs: options.timeoutMs ?? this.#options.callTimeoutMs,
+        },
+      )
+      this.#failingUntilMs.delete(to)
+      return reply as ReplicationMessage | undefined
+    } catch (error) {
+      // A peer we cannot even connect to is skipped for a moment (coordinators go straight to
+      // fallbacks) instead of costing every request a call timeout.
+      if (!client.connected) this.#failingUntilMs.set(to, Date.now() + FAILING_FOR_MS)
+      throw error
+    }
+  }
+
+  isFailing(node: string): boolean {
+    const until = this.#failingUntilMs.get(node)
+    if (until === undefined) return false
+    if (Date.now() < until) return true
+    this.#failingUntilMs.delete(node)
+    return false
   }
 
   /** Client counters summed over every peer. */

@@ -18,7 +18,13 @@ export type IncomingHandler = (
 /** Sends requests to peers by node name. */
 export interface PeerTransport {
   /** Rejects when the peer cannot be reached, the call times out, or the peer failed it. */
-  request(to: string, message: ReplicationMessage): Promise<ReplicationMessage | undefined>
+  request(
+    to: string,
+    message: ReplicationMessage,
+    options?: { timeoutMs?: number | undefined },
+  ): Promise<ReplicationMessage | undefined>
+  /** True while recent requests to `node` failed at the transport (connection refused, ...). */
+  isFailing?(node: string): boolean
   /** Closes connections; later requests reject. */
   close(): Promise<void>
 }
