@@ -494,9 +494,20 @@ export class AntiEntropy {
   }
 
   #startDue(nowMs: number, isReachable: (node: string) => boolean): void {
-    for (const { partition, peers } of this.#partitions) {
+    if (this.#sessions.size >= this.config.maxConcurrentSessions) return
+    // The most overdue partitions first: walking them in partition order would let the low
+    // partitions, due again before a pass ends, starve the high ones whenever a full pass takes
+    // longer than intervalMs.
+    const due = this.#partitions
+      .filter(({ partition, peers }) => {
+        return peers.length > 0 && (this.#dueAtMs.get(partition) ?? nowMs) <= nowMs
+      })
+      .sort((x, y) => {
+        const order = (this.#dueAtMs.get(x.partition) ?? 0) - (this.#dueAtMs.get(y.partition) ?? 0)
+        return order !== 0 ? order : x.partition - y.partition
+      })
+    for (const { partition, peers } of due) {
       if (this.#sessions.size >= this.config.maxConcurrentSessions) return
-      if ((this.#dueAtMs.get(partition) ?? nowMs) > nowMs || peers.length === 0) continue
       if ([...this.#sessions.values()].some((s) => s.partition === partition)) continue
       const turn = this.#peerTurn.get(partition) ?? 0
       const peer = peers[turn % peers.length]!
