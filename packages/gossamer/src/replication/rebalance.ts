@@ -163,8 +163,14 @@ export class Rebalance {
       notifyByPartition.set(drop.partition, list)
     }
     for (const [partition, move] of wanted) {
+      // This node receives the partition, so it must not drop it on a late handoff-done of an
+      // earlier plan in which it was the old replica.
+      this.#outbound.delete(partition)
       const existing = this.#inbound.get(partition)
-      if (existing !== undefined && existing.state !== 'pending') continue
+      // A transfer in progress keeps going. One 'received' under an earlier plan does not
+      // count: a move in this plan means this node was not a replica before it, so its copy
+      // may be stale (it handed the partition off meanwhile) and is streamed again.
+      if (existing !== undefined && existing.state === 'receiving') continue
       this.#inbound.set(partition, {
         partition,
         sources: move.sources.filter((node) => node !== this.self),
