@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import os from 'node:os'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
@@ -94,20 +95,70 @@ export interface LoadOptions {
 }
 
 export async function load(options: LoadOptions): Promise<RunResult> {
+  return loadRequests({
+    url: options.url,
+    connections: options.connections,
+    ...(options.amount !== undefined ? { amount: options.amount } : {}),
+    ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}),
+    request: (n) => ({
+      method: options.method,
+      path: options.path(n),
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      headers: options.headers ?? {},
+    }),
+    serverPids: options.serverPids,
+  })
+}
+
+/** One HTTP request of a load run, built per request (method, path, body and headers may vary). */
+export interface RequestSpec {
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE'
+  readonly path: string
+  readonly body?: Buffer | string
+  readonly headers?: Record<string, string>
+}
+
+export interface RequestLoadOptions {
+  /** One target, or several: autocannon spreads the connections over them round-robin. */
+  readonly url: string | readonly string[]
+  readonly connections: number
+  /** Timed run (default 10 s) unless `amount` is given. */
+  readonly durationSec?: number
+  /** Total number of requests instead of a duration. */
+  readonly amount?: number
+  /** The n-th request (n counts across all connections from 0). */
+  readonly request: (n: number) => RequestSpec
+  /** Processes whose CPU time the run reports (summed). */
+  readonly serverPids: number[]
+}
+
+/**
+ * Runs autocannon with a per-request method, path, body and headers — for targets that need a
+ * different body per key (etcd's JSON gateway) or a mix of reads and writes in one run.
+ */
+export async function loadRequests(options: RequestLoadOptions): Promise<RunResult> {
   let n = 0
   const cpuBefore = options.serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
   const result = await autocannon({
-    url: options.url,
+    // autocannon accepts several URLs (connections go round-robin); its typings say one string.
+    url: options.url as unknown as string,
     connections: options.connections,
     ...(options.amount !== undefined
       ? { amount: options.amount }
       : { duration: options.durationSec ?? 10 }),
     requests: [
       {
-        method: options.method,
-        ...(options.body !== undefined ? { body: options.body } : {}),
-        headers: options.headers ?? {},
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, path: options.path(n++) }),
+        setupRequest: (req: autocannon.Request) => {
+          const spec = options.request(n++)
+          return {
+            ...req,
+            method: spec.method,
+            path: spec.path,
+            // A GET after a PUT must not inherit the PUT's body: always set one.
+            body: spec.body ?? Buffer.alloc(0),
+            headers: spec.headers ?? {},
+          }
+        },
       },
     ],
   })
@@ -121,6 +172,27 @@ export async function load(options: LoadOptions): Promise<RunResult> {
     non2xx: result.non2xx,
     serverCpuSec: cpuAfter - cpuBefore,
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot bind port 0). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+/** Resident memory of a process from /proc/<pid>/status, in bytes: total, anonymous, file-backed. */
+export function residentBytes(pid: number): { rss: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0)
+  return { rss: kib('VmRSS') * 1024, anon: kib('RssAnon') * 1024, file: kib('RssFile') * 1024 }
 }
 
 export function median(values: number[]): number {
