@@ -24,6 +24,8 @@ const START_DEADLINE_MS = 60_000
 const EXIT_DEADLINE_MS = 20_000
 /** Per-HTTP-request timeout. */
 const REQUEST_TIMEOUT_MS = 15_000
+/** Default partition count of test clusters (env GOSSAMER_TEST_PARTITIONS overrides it). */
+export const TEST_PARTITIONS = Number(process.env.GOSSAMER_TEST_PARTITIONS ?? 512)
 /** Lines of stderr kept per node for failure messages. */
 const STDERR_TAIL_LINES = 60
 
@@ -72,7 +74,11 @@ export interface ClusterOptions {
   readonly nodes: number
   /** `--replicas` for every node. @default 3 (the agent's own default when undefined) */
   readonly replicas?: number | 'all'
-  /** `--partitions` for every node. @default the agent's default */
+  /**
+   * `--partitions` for every node. @default {@link TEST_PARTITIONS}, not the agent's 4096: a
+   * joining node pulls every partition it gains, so forming a cluster takes time proportional to
+   * the partition count; tests about placement quality pass their own count.
+   */
   readonly partitions?: number
   /** Extra agent flags for every node. */
   readonly extraArgs?: readonly string[]
@@ -481,9 +487,7 @@ export class Cluster {
       ...(this.#options.replicas === undefined
         ? []
         : ['--replicas', String(this.#options.replicas)]),
-      ...(this.#options.partitions === undefined
-        ? []
-        : ['--partitions', String(this.#options.partitions)]),
+      ...['--partitions', String(this.#options.partitions ?? TEST_PARTITIONS)],
       ...(options.join === undefined ? [] : ['--join', options.join]),
       ...node.extraArgs,
     ]

@@ -84,7 +84,7 @@ describe('adding a sixth node to a five-node cluster', { timeout: 600_000 }, () 
   let cluster: Cluster | undefined
 
   before(async () => {
-    cluster = await startCluster({ nodes: 5, replicas: 3 })
+    cluster = await startCluster({ nodes: 5, replicas: 3, partitions: 1024 })
   })
   after(async () => {
     await cluster?.stop()
