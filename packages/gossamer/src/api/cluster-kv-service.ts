@@ -33,7 +33,7 @@ export interface ClusterCoordinator {
     contentType?: string | undefined
     condition?: WriteCondition | undefined
     w: Consistency
-  }): Promise<CoreWriteResult>
+  }): Promise<CoreWriteResult & { readonly clockSkewRefusals?: number | undefined }>
   read(input: { key: string; r: Consistency }): Promise<ReadResult>
 }
 
@@ -152,7 +152,19 @@ export class ClusterKvService implements KvApi {
       condition,
       w: options.w ?? 'quorum',
     })
-    if (!result.ok) throw failureError(result.error)
+    if (!result.ok) {
+      if (
+        (result.clockSkewRefusals ?? 0) > 0 &&
+        result.error.code !== 'GOSSAMER_ERR_PRECONDITION_FAILED'
+      ) {
+        throw new GossamerError(
+          'GOSSAMER_ERR_CLOCK_SKEW',
+          `${result.clockSkewRefusals} replica(s) refused the write: its version is further ahead ` +
+            `of their clocks than maxClockSkewMs (this node's clock is probably wrong)`,
+        )
+      }
+      throw failureError(result.error)
+    }
     return { version: result.version, previous }
   }
 

@@ -65,11 +65,18 @@ describe('cluster runtime: ownership changes', { timeout: 150_000 }, () => {
     cluster.nodes.delete('d')
     await cluster.waitMembers(['a', 'b', 'c'])
     for (const name of ['a', 'b', 'c']) {
-      await waitFor(`${name} holds its keys`, async () => (await missingOn(cluster, name, 'leave')).length === 0)
-      const row = cluster.node(name).cluster.members().find((m) => m.name === 'd')
+      await waitFor(
+        `${name} holds its keys`,
+        async () => (await missingOn(cluster, name, 'leave')).length === 0,
+      )
+      const row = cluster
+        .node(name)
+        .cluster.members()
+        .find((m) => m.name === 'd')
       assert.ok(row === undefined || !row.owner)
     }
-    for (let i = 0; i < KEYS; i++) assert.equal(await read(cluster.node('a'), `leave-${i}`, 'all'), `v-${i}`)
+    for (let i = 0; i < KEYS; i++)
+      assert.equal(await read(cluster.node('a'), `leave-${i}`, 'all'), `v-${i}`)
     await cluster.stop()
   })
 
@@ -83,11 +90,18 @@ describe('cluster runtime: ownership changes', { timeout: 150_000 }, () => {
     await cluster.crash('d')
     await cluster.wipe('d')
     await waitFor('d declared dead', () =>
-      cluster.node('a').cluster.members().some((m) => m.name === 'd' && m.state === 'dead'),
+      cluster
+        .node('a')
+        .cluster.members()
+        .some((m) => m.name === 'd' && m.state === 'dead'),
     )
     const d = await cluster.start('d', { join: cluster.node('a').gossipAddress })
     await waitFor('d ready', async () => (await get(d, '/v1/ready')).status === 200, 20_000)
-    await waitFor('d restored', async () => (await missingOn(cluster, 'd', 'wipe')).length === 0, 20_000)
+    await waitFor(
+      'd restored',
+      async () => (await missingOn(cluster, 'd', 'wipe')).length === 0,
+      20_000,
+    )
     await cluster.stop()
   })
 

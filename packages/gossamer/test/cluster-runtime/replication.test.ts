@@ -135,4 +135,27 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     assert.ok(cluster.node('a').cluster.adminStats().antiEntropy.repaired > 0)
     await cluster.stop()
   })
+
+  test('a node whose clock runs far ahead has its writes refused and cannot override newer data', async () => {
+    const cluster = new TestCluster()
+    clusters.push(cluster)
+    await cluster.start('a')
+    await cluster.start('b')
+    await cluster.start('c', { clockOffsetMs: 10 * 60_000, maxClockSkewMs: 60_000 })
+    await cluster.waitMembers(['a', 'b', 'c'])
+    await cluster.waitReady()
+    const a = cluster.node('a')
+    const c = cluster.node('c')
+    assert.equal((await put(a, 'skew', 'good', 'all')).status, 200)
+    const refused = await put(c, 'skew', 'bad', 'quorum')
+    assert.equal(refused.status, 503)
+    assert.equal(
+      (refused.body as { error: { code: string } }).error.code,
+      'GOSSAMER_ERR_CLOCK_SKEW',
+    )
+    assert.equal(await read(a, 'skew'), 'good')
+    assert.equal(await read(cluster.node('b'), 'skew'), 'good')
+    assert.equal(await localValue(a, 'skew'), 'good')
+    await cluster.stop()
+  })
 })

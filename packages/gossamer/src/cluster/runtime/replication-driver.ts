@@ -15,6 +15,7 @@
  *   GOSSAMER_ERR_CLOCK_SKEW) or dropped (repair and streaming), so one node with a clock far in
  *   the future cannot impose its versions on the others.
  */
+import { GossamerError } from '../../errors.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
 import type { Logger } from '../../log.ts'
 import { AntiEntropy } from '../../replication/anti-entropy.ts'
@@ -114,9 +115,15 @@ interface Pending<R> {
   }
   readonly resolve: (result: R) => void
   done: boolean
+  /** Replicas that refused the write because its version was too far ahead of their clock. */
+  skewRefusals?: number
 }
 
+/** A write's completion, plus how many replicas refused it for clock skew. */
+export type ClusterWriteResult = WriteResult & { readonly clockSkewRefusals?: number | undefined }
+
 const REQUEST_ID_MAX = 0xffff_fffe
+const CLOCK_SKEW_CODE = 'GOSSAMER_ERR_CLOCK_SKEW'
 
 /**
  * Anti-entropy sessions this node runs at once. A session starts on a tick, so a full pass over
@@ -132,7 +139,7 @@ export class ReplicationDriver {
   readonly #hints: HintedHandoff
   readonly #aae: AntiEntropy
   readonly #rebalance: Rebalance
-  readonly #writes = new Map<number, Pending<WriteResult>>()
+  readonly #writes = new Map<number, Pending<ClusterWriteResult>>()
   readonly #reads = new Map<number, Pending<ReadResult>>()
   readonly stats: ReplicationStats = {
     writes: 0,
@@ -303,7 +310,7 @@ export class ReplicationDriver {
   }
 
   /** Coordinates a write (any node coordinates any key). */
-  write(input: ClusterWrite): Promise<WriteResult> {
+  write(input: ClusterWrite): Promise<ClusterWriteResult> {
     const placement = this.#c.placement()
     const partition = placement.partitionOf(input.key)
     const replicas = placement.preferenceList(partition)
@@ -324,8 +331,8 @@ export class ReplicationDriver {
       deadlineMs: nowMs + this.#s.requestTimeoutMs,
     })
     this.stats.writes += 1
-    return new Promise<WriteResult>((resolve) => {
-      const pending: Pending<WriteResult> = { coordinator, resolve, done: false }
+    return new Promise<ClusterWriteResult>((resolve) => {
+      const pending: Pending<ClusterWriteResult> = { coordinator, resolve, done: false }
       this.#writes.set(coordinator.requestId, pending)
       this.#applyWrite(pending, coordinator, coordinator.start())
     })
@@ -429,7 +436,7 @@ export class ReplicationDriver {
   }
 
   #applyWrite(
-    pending: Pending<WriteResult>,
+    pending: Pending<ClusterWriteResult>,
     coordinator: WriteCoordinator,
     step: CoordinatorStep<WriteResult>,
   ): void {
@@ -446,10 +453,17 @@ export class ReplicationDriver {
           }
           this.#applyWrite(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
         },
-        () => this.#applyWrite(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
+        (error) => {
+          if (String((error as Error)?.message).includes(CLOCK_SKEW_CODE)) {
+            pending.skewRefusals = (pending.skewRefusals ?? 0) + 1
+          }
+          this.#applyWrite(pending, coordinator, coordinator.onFailure(out.to, this.#now()))
+        },
       )
     }
-    if (step.completed !== undefined) this.#complete(pending, step.completed)
+    if (step.completed !== undefined) {
+      this.#complete(pending, { ...step.completed, clockSkewRefusals: pending.skewRefusals })
+    }
     if (coordinator.isSettled) this.#writes.delete(coordinator.requestId)
   }
 
@@ -544,7 +558,10 @@ export class ReplicationDriver {
       this.#c.hlc.observe(record.version)
     } catch (error) {
       this.stats.skewRefusals += 1
-      throw error
+      // The code leads the message: it travels to the coordinator in the RPC error frame.
+      throw new GossamerError(CLOCK_SKEW_CODE, `${CLOCK_SKEW_CODE}: ${(error as Error).message}`, {
+        cause: error,
+      })
     }
   }
 
