@@ -13,12 +13,21 @@
  * ```
  */
 export { type AppComponents, buildApp, type Readiness } from './api/app.ts'
+export { ClusterKvService } from './api/cluster-kv-service.ts'
+export type { KvApi } from './api/kv-api.ts'
 export type { VersionClock } from './api/kv-service.ts'
 export { NodeMetrics } from './api/metrics.ts'
+export {
+  ClusterRuntime,
+  type MemberRow,
+  type PartitionRow,
+} from './cluster/runtime/cluster-runtime.ts'
+export type { ReplicationStats } from './cluster/runtime/replication-driver.ts'
 export {
   CONFIG_FIELDS,
   defaultNodeConfig,
   envVarName,
+  joinAddresses,
   type LogFormat,
   type LogLevel,
   loadNodeConfig,

@@ -1,11 +1,13 @@
 /**
- * The `gossamer` command line, built with commander: `agent` runs a node; `get`, `put`, `del`
- * and `ls` talk to one. Every agent flag can also come from `GOSSAMER_<FLAG>` (e.g.
+ * The `gossamer` command line, built with commander: `agent` runs a node; `get`, `put`, `del`,
+ * `ls` and `members` talk to one; `dev` runs a local cluster. Every agent flag can also come from `GOSSAMER_<FLAG>` (e.g.
  * `GOSSAMER_HTTP_PORT`), and the client commands read `GOSSAMER_ADDR`.
  */
 import { Command, CommanderError } from 'commander'
+import { registerDevCommand } from './dev.ts'
 import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.ts'
 import { runDel, runGet, runLs, runPut } from './kv-commands.ts'
+import { runMembers, runMembersRemove } from './members-commands.ts'
 
 function addClientOptions(command: Command): Command {
   return command
@@ -73,6 +75,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option('--prefix <prefix>', 'only keys starting with this prefix')
       .option('--limit <count>', 'print at most this many keys'),
   ).action(async (prefix, flags) => runLs(prefix, flags))
+  const members = addClientOptions(
+    program.command('members').description('list the cluster members (table)'),
+  ).action(async (flags) => runMembers(flags))
+  addClientOptions(
+    members
+      .command('remove <name>')
+      .description('remove a node from the ownership set (its partitions move to the others)'),
+  ).action(async (name, flags, command) =>
+    runMembersRemove(name, { ...command.parent?.opts(), ...flags }),
+  )
+  registerDevCommand(program, setExitCode)
   return program
 }
 
