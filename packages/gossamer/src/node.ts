@@ -21,6 +21,8 @@ import { type ConfigLayer, type NodeConfig, resolveNodeConfig } from './config.t
 import { GossamerError } from './errors.ts'
 import { HybridLogicalClock } from './hlc/hlc.ts'
 import { createLogger, type Logger } from './log.ts'
+import { KEY_HASH_VERSION } from './ring/hash.ts'
+import { partitionOf } from './ring/partitioner.ts'
 import type { Engine } from './storage/engine.ts'
 import { LmdbEngine } from './storage/lmdb-engine.ts'
 import { MemoryEngine } from './storage/memory-engine.ts'
@@ -98,8 +100,15 @@ export async function startNode(options: StartNodeOptions = {}): Promise<Gossame
 }
 
 async function openEngine(config: NodeConfig): Promise<Engine> {
-  if (config.inMemory) return new MemoryEngine()
-  return LmdbEngine.open({ path: config.dataDir, durability: config.durability })
+  // The engine keeps a partition index, so anti-entropy and handoff read one partition
+  // without walking the whole store.
+  const partitionIndex = {
+    partitionCount: config.partitions,
+    partitionOf: (key: string) => partitionOf(key, config.partitions),
+    hashVersion: KEY_HASH_VERSION,
+  }
+  if (config.inMemory) return new MemoryEngine({ partitionIndex })
+  return LmdbEngine.open({ path: config.dataDir, durability: config.durability, partitionIndex })
 }
 
 async function serve(parts: {

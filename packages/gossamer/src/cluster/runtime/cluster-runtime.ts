@@ -138,6 +138,10 @@ export class ClusterRuntime {
         nowMs: this.#c.nowMs,
         logger,
         onStorageFailure: this.#c.onStorageFailure,
+        dropPartition:
+          this.#c.engine.partitionIndex === undefined
+            ? undefined
+            : (partition) => dropWholePartition(this.#c.engine, partition),
       },
       {
         requestTimeoutMs: config.requestTimeoutMs,
@@ -366,6 +370,14 @@ async function openHintStore(
     close: async () => {
       await store.close()
     },
+  }
+}
+
+// Removes a handed-off partition's records in bounded commits.
+async function dropWholePartition(engine: Engine, partition: number): Promise<void> {
+  for (let round = 0; round < 100_000; round++) {
+    const { done } = await engine.dropPartition({ partition, limit: 1_000 })
+    if (done) return
   }
 }
 

@@ -9,9 +9,32 @@
  * ~50 bytes), a known limit of this design, noted in docs/cluster.md.
  */
 import type { Engine, ScanOptions, ScanPage, StoredRecord } from '../../storage/engine.ts'
+import { partitionScanReader } from '../../storage/partition-index.ts'
 
-/** The partition index. */
-export class PartitionIndex {
+/** Per-partition access to this node's records: an in-memory index, or the engine's own. */
+export interface PartitionView {
+  /** Records that `key` was written. */
+  add(key: string): void
+  /** Forgets a dropped partition. */
+  forget(partition: number): void
+  /** A key-ordered scan over one partition (dead records included when asked). */
+  reader(
+    partition: number,
+    store: { getRecord(key: string): StoredRecord | undefined },
+  ): { scan(options: ScanOptions): ScanPage }
+}
+
+/** The view over an engine that keeps a partition index itself (`Engine.scanPartition`). */
+export function enginePartitionView(engine: Engine): PartitionView {
+  return {
+    add: () => {},
+    forget: () => {},
+    reader: (partition) => partitionScanReader(engine, partition),
+  }
+}
+
+/** The in-memory partition index, for engines without one. */
+export class PartitionIndex implements PartitionView {
   readonly #keys = new Map<number, Set<string>>()
   // Sorted snapshot per partition, dropped when the partition gains a key.
   readonly #sorted = new Map<number, string[]>()

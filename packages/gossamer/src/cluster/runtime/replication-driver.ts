@@ -44,7 +44,7 @@ import {
 import { handleGet, handleHintDeliver, handlePut } from '../../replication/replica.ts'
 import type { Placement } from '../../ring/partitioner.ts'
 import type { Engine, StoredRecord, WriteCondition, WriteEntry } from '../../storage/engine.ts'
-import { PartitionIndex } from './partition-index.ts'
+import { enginePartitionView, PartitionIndex, type PartitionView } from './partition-index.ts'
 import type { PeerTransport } from './transport.ts'
 
 /** Settings of the driver. Plain data. */
@@ -135,7 +135,7 @@ export const ANTI_ENTROPY_SESSIONS = 4
 export class ReplicationDriver {
   readonly #c: ReplicationDriverComponents
   readonly #s: ReplicationDriverSettings
-  readonly #index: PartitionIndex
+  readonly #index: PartitionView
   readonly #hints: HintedHandoff
   readonly #aae: AntiEntropy
   readonly #rebalance: Rebalance
@@ -164,7 +164,7 @@ export class ReplicationDriver {
   private constructor(
     components: ReplicationDriverComponents,
     settings: ReplicationDriverSettings,
-    index: PartitionIndex,
+    index: PartitionView,
   ) {
     this.#c = components
     this.#s = settings
@@ -198,7 +198,10 @@ export class ReplicationDriver {
     settings: ReplicationDriverSettings,
   ): Promise<ReplicationDriver> {
     const partitionOf = (key: string) => components.placement().partitionOf(key)
-    const index = PartitionIndex.build(components.engine, partitionOf)
+    const index =
+      components.engine.partitionIndex !== undefined
+        ? enginePartitionView(components.engine)
+        : PartitionIndex.build(components.engine, partitionOf)
     const driver = new ReplicationDriver(components, settings, index)
     driver.#hints.restore(await components.hintStore.list())
     driver.#timer = setInterval(() => driver.#tick(), settings.tickIntervalMs)
@@ -225,11 +228,6 @@ export class ReplicationDriver {
       failed: finished.failed,
       inSync: finished.inSync,
     }
-  }
-
-  /** Keys in the partition index (stored records, tombstones included). */
-  get indexedKeys(): number {
-    return this.#index.size
   }
 
   /** Handoff state of a partition on this node. */
@@ -574,11 +572,18 @@ export class ReplicationDriver {
   #buildTree(partition: number, shape: HashTree['shape'], nowMs: number): HashTree {
     const options = { nowMs, tombstoneGraceMs: this.#s.tombstoneGraceMs }
     const entries = []
-    for (const key of this.#index.keys(partition)) {
-      const record = this.#c.engine.getRecord(key)
-      if (record === undefined || this.#isSkewed(record)) continue
-      const entry = treeEntry(key, record, options)
-      if (entry !== undefined) entries.push(entry)
+    const reader = this.#index.reader(partition, this.#c.engine)
+    let after: string | undefined
+    // Bounded: each page advances the cursor through one finite partition.
+    for (;;) {
+      const page = reader.scan({ after, limit: 1000, includeDead: true, nowMs })
+      for (const { key, record } of page.entries) {
+        if (this.#isSkewed(record)) continue
+        const entry = treeEntry(key, record, options)
+        if (entry !== undefined) entries.push(entry)
+      }
+      if (page.cursor === undefined) break
+      after = page.cursor
     }
     return new HashTree(shape, entries)
   }
