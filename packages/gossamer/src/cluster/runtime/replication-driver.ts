@@ -442,7 +442,15 @@ export class ReplicationDriver {
       this.#send(
         out,
         (reply) => {
-          if (reply?.type !== 'put-reply') {
+          // A `stale` ack means "I hold something newer"; when that newer version is from too
+          // far in the future (a replica whose clock ran ahead wrote it), it is no durable copy
+          // of anything a reader will accept, so it does not count.
+          if (
+            reply?.type !== 'put-reply' ||
+            (reply.status === 'stale' &&
+              reply.current !== undefined &&
+              this.#isSkewedVersion(reply.current.wallMs))
+          ) {
             return this.#applyWrite(
               pending,
               coordinator,
@@ -483,10 +491,13 @@ export class ReplicationDriver {
       this.#send(
         out,
         (reply) => {
-          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
+          if (reply?.type !== 'get-reply') {
             return this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now()))
           }
-          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
+          // A record from too far in the future (a replica whose clock ran ahead wrote it) is
+          // ignored: the replica still counts as having answered, with nothing usable.
+          const usable = this.#isSkewed(reply.record) ? { ...reply, record: undefined } : reply
+          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, usable, this.#now()))
         },
         () => this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
       )
@@ -546,8 +557,11 @@ export class ReplicationDriver {
   }
 
   #isSkewed(record: StoredRecord | undefined): boolean {
-    if (record === undefined) return false
-    return record.version.wallMs - this.#c.nowMs() > this.#s.maxClockSkewMs
+    return record !== undefined && this.#isSkewedVersion(record.version.wallMs)
+  }
+
+  #isSkewedVersion(wallMs: number): boolean {
+    return wallMs - this.#c.nowMs() > this.#s.maxClockSkewMs
   }
 
   // Refuses a record from the future, and otherwise lets the HLC observe it (causality).
