@@ -9,14 +9,16 @@
  *
  * Environment: BENCH_CONNECTIONS (50), BENCH_KEYS (100000), BENCH_DURATION_S (10), BENCH_RUNS (3),
  * BENCH_WARMUP_S (3), BENCH_SYSTEMS (gossamer-single,gossamer-cluster,etcd-single,etcd-cluster,
- * redis), BENCH_OPERATIONS (PUT,GET,MIX), BENCH_NO_INSTALL=1 (never apt-get).
+ * redis), BENCH_OPERATIONS (PUT,GET,MIX), BENCH_NO_INSTALL=1 (never apt-get),
+ * BENCH_CLUSTER_READY_S (300: how long the Gossamer cluster may take to finish its initial handoffs),
+ * BENCH_GOSSAMER_PARTITIONS (the agent default, 4096).
  *
  * One system at a time is started (data in a fresh temp dir, loopback only), preloaded with every
  * key, checked, warmed up, measured, and stopped by PID before the next starts, so no idle server
  * shares the two cores with the one measured. Each timed run is repeated; the report gives medians
  * with min–max. Output: bench/results/<date>-compare.md and <date>-compare.svg.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { loadRequests, machine, type RequestSpec, type RunResult } from '../lib.ts'
@@ -290,7 +292,11 @@ async function main(): Promise<void> {
       let deployment: Deployment | undefined
       try {
         log(`starting ${system.label}`)
-        deployment = await system.start(join(tmp, system.id))
+        const dir = join(tmp, system.id)
+        mkdirSync(dir)
+        const startedAt = Date.now()
+        deployment = await system.start(dir)
+        log(`${system.label}: up and ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
         serverCommands.push(...deployment.commands)
         rows.push(...(await measureHttp(system, deployment)))
       } catch (error) {
@@ -307,6 +313,7 @@ async function main(): Promise<void> {
         let deployment: Deployment | undefined
         try {
           log('starting redis')
+          mkdirSync(join(tmp, 'redis'))
           deployment = await startRedis(join(tmp, 'redis'))
           serverCommands.push(...deployment.commands)
           rows.push(...(await measureRedis(deployment, redisCommands)))

@@ -44,7 +44,9 @@ function agentArgs(dir: string, name: string, extra: readonly string[]): string[
 }
 
 async function startAgent(dir: string, name: string, extra: readonly string[]) {
-  const args = agentArgs(dir, name, extra)
+  // Extra flags for Node itself (e.g. `--cpu-prof` from profile.ts), before the script.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const args = [...nodeArgs, ...agentArgs(dir, name, extra)]
   const server = await startServer(name, args, 60_000)
   const proc = track(name, server.child)
   return { server, proc, command: `node ${quote(args)}` }
@@ -65,12 +67,14 @@ export async function startGossamerSingle(dir: string): Promise<Deployment> {
 export async function startGossamerCluster(dir: string): Promise<Deployment> {
   const procs: Proc[] = []
   try {
-    const first = await startAgent(dir, 'g1', ['--replicas', '3'])
+    const partitions = process.env.BENCH_GOSSAMER_PARTITIONS
+    const shared = ['--replicas', '3', ...(partitions ? ['--partitions', partitions] : [])]
+    const first = await startAgent(dir, 'g1', shared)
     procs.push(first.proc)
     const seed = String(first.server.info.gossip)
     if (first.server.info.gossip === undefined) throw new Error('agent has no gossip address')
     const rest = await Promise.all(
-      ['g2', 'g3'].map((name) => startAgent(dir, name, ['--replicas', '3', '--join', seed])),
+      ['g2', 'g3'].map((name) => startAgent(dir, name, [...shared, '--join', seed])),
     )
     procs.push(...rest.map((r) => r.proc))
     const all = [first, ...rest]
@@ -81,23 +85,29 @@ export async function startGossamerCluster(dir: string): Promise<Deployment> {
       }
       return (body.members?.filter((m) => m.state === 'alive' && m.owner).length ?? 0) >= 3
     })
-    await waitUntil('gossamer cluster: every partition on 3 owners, handoffs done', async () => {
-      for (const url of urls) {
-        const body = (await (await fetchWithin(`${url}/v1/cluster/partitions`)).json()) as {
-          partitions?: { owners: unknown[]; handoff: string }[]
-        }
-        const parts = body.partitions ?? []
-        if (parts.length === 0) return false
-        if (
-          !parts.every(
-            (p) => p.owners.length >= 3 && (p.handoff === 'none' || p.handoff === 'done'),
+    // A joining node takes over its partitions one handoff at a time: on a fresh 4096-partition
+    // cluster this took about a minute on the 2-core machine (see docs/performance.md).
+    await waitUntil(
+      'gossamer cluster: every partition on 3 owners, handoffs done',
+      async () => {
+        for (const url of urls) {
+          const body = (await (await fetchWithin(`${url}/v1/cluster/partitions`)).json()) as {
+            partitions?: { owners: unknown[]; handoff: string }[]
+          }
+          const parts = body.partitions ?? []
+          if (parts.length === 0) return false
+          if (
+            !parts.every(
+              (p) => p.owners.length >= 3 && (p.handoff === 'none' || p.handoff === 'done'),
+            )
           )
-        )
-          return false
-        if ((await fetchWithin(`${url}/v1/ready`)).status !== 200) return false
-      }
-      return true
-    })
+            return false
+          if ((await fetchWithin(`${url}/v1/ready`)).status !== 200) return false
+        }
+        return true
+      },
+      { timeoutMs: Number(process.env.BENCH_CLUSTER_READY_S ?? 300) * 1000, intervalMs: 1_000 },
+    )
     return {
       urls,
       pids: procs.map((p) => p.pid),
