@@ -16,6 +16,7 @@ interface Row {
   convergeMs: number
   converged: boolean
   command: string
+  evidence?: string
 }
 
 const path = process.argv[2]
@@ -40,7 +41,7 @@ console.log('|---|---|---|---|---|---|---|---|')
 for (const r of rows) {
   const converge = r.converged ? `${(r.convergeMs / 1000).toFixed(1)} s` : 'NO'
   console.log(
-    `| ${r.scenario} | ${r.fault} | ${(r.durationMs / 1000).toFixed(0)} s | ${r.attempted} / ${r.acknowledged} (${r.writesAcknowledged}) | ${r.strongReadsChecked} | ${r.violations} | ${converge} | \`${r.command}\` |`,
+    `| ${r.scenario} | ${r.fault} (${r.evidence ?? '?'}) | ${(r.durationMs / 1000).toFixed(0)} s | ${r.attempted} / ${r.acknowledged} (${r.writesAcknowledged}) | ${r.strongReadsChecked} | ${r.violations} | ${converge} | \`${r.command}\` |`,
   )
 }
 if (rows.length === 0) console.log('| (no scenario ran) | | | | | | | |')

@@ -4,6 +4,7 @@
 // ports. Then heal (restart anything down), wait for convergence and check the history.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { delay } from '../../helpers/cluster-harness.ts'
 import { pause, runScenario, scenariosSkipped } from '../support/scenario.ts'
 
 const SEED = Number(process.env.GOSSAMER_TEST_SEED ?? 101)
@@ -27,7 +28,7 @@ test('SIGKILL and restart of random nodes loses no acknowledged quorum write', {
         const victims = names.sort(() => random() - 0.5).slice(0, count)
         for (const name of victims) await cluster.kill(name)
         log(`killed ${victims.join(', ')}`)
-        await pause(1000 + random() * 3000, AbortSignal.timeout(5000))
+        await delay(1000 + random() * 3000)
         for (const name of victims) await cluster.restart(name)
         log(`restarted ${victims.join(', ')}`)
       }

@@ -7,23 +7,16 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { nodeAddress, perNodeAddress } from '../support/addresses.ts'
-import { PacketFilter, packetFilterUnavailable } from '../support/packet-filter.ts'
-import { pause, runScenario, scenariosSkipped } from '../support/scenario.ts'
+import { networkScenarioSkip, PacketFilter } from '../support/packet-filter.ts'
+import { pause, runScenario } from '../support/scenario.ts'
 
 const SEED = Number(process.env.GOSSAMER_TEST_SEED ?? 404)
 const NODES = 5
 const LOSS_PERCENT = 15
-const unavailable = scenariosSkipped() || packetFilterUnavailable()
-if (
-  unavailable !== false &&
-  unavailable !== undefined &&
-  process.env.GOSSAMER_RELIABILITY === '1'
-) {
-  process.stderr.write(`\n*** SKIPPING the packet-loss scenario: ${unavailable} ***\n\n`)
-}
+const skip = networkScenarioSkip('packet-loss')
 
 test('random packet loss between nodes loses no acknowledged quorum write', {
-  skip: unavailable || false,
+  skip,
   timeout: 600_000,
 }, async () => {
   const filter = PacketFilter.open()

@@ -7,23 +7,17 @@
 // check. Skipped, loudly, outside a private namespace with nft.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { delay } from '../../helpers/cluster-harness.ts'
 import { nodeAddress, perNodeAddress } from '../support/addresses.ts'
-import { PacketFilter, packetFilterUnavailable } from '../support/packet-filter.ts'
-import { pause, runScenario, scenariosSkipped } from '../support/scenario.ts'
+import { networkScenarioSkip, PacketFilter } from '../support/packet-filter.ts'
+import { pause, runScenario } from '../support/scenario.ts'
 
 const SEED = Number(process.env.GOSSAMER_TEST_SEED ?? 303)
 const NODES = 5
-const unavailable = scenariosSkipped() || packetFilterUnavailable()
-if (
-  unavailable !== false &&
-  unavailable !== undefined &&
-  process.env.GOSSAMER_RELIABILITY === '1'
-) {
-  process.stderr.write(`\n*** SKIPPING the partition scenario: ${unavailable} ***\n\n`)
-}
+const skip = networkScenarioSkip('partition')
 
 test('partitions (isolated node, majority/minority, one-way) lose no acknowledged quorum write', {
-  skip: unavailable || false,
+  skip,
   timeout: 600_000,
 }, async () => {
   const filter = PacketFilter.open()
@@ -31,7 +25,7 @@ test('partitions (isolated node, majority/minority, one-way) lose no acknowledge
   try {
     const result = await runScenario({
       name: 'partition',
-      fault: 'nftables drops: isolate 1, split 2|3, or one-way cut; 5–9 s each',
+      fault: 'nftables drops: isolate 1, split 2 vs 3, or one-way cut; 5–9 s each',
       command: `GOSSAMER_TEST_SEED=${SEED} npm run reliability -- partition`,
       seed: SEED,
       nodes: NODES,
@@ -54,7 +48,7 @@ test('partitions (isolated node, majority/minority, one-way) lose no acknowledge
             log(`one-way: nothing from ${shuffled[0]} arrives`)
           }
           const holdMs = 5000 + random() * 4000
-          await pause(holdMs, AbortSignal.timeout(holdMs))
+          await delay(holdMs)
           filter.heal()
           log('network healed')
         }

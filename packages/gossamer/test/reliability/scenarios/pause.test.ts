@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Cluster } from '../../helpers/cluster-harness.ts'
+import { delay } from '../../helpers/cluster-harness.ts'
 import { pause, runScenario, scenariosSkipped } from '../support/scenario.ts'
 
 const SEED = Number(process.env.GOSSAMER_TEST_SEED ?? 202)
@@ -40,7 +41,7 @@ test('SIGSTOP pauses longer than the suspicion timeout lose no acknowledged quor
         const holdMs = 6000 + random() * 3000
         signalNode(cluster, victim, 'SIGSTOP')
         log(`froze ${victim} for ${(holdMs / 1000).toFixed(1)} s`)
-        await pause(holdMs, AbortSignal.timeout(holdMs))
+        await delay(holdMs)
         signalNode(cluster, victim, 'SIGCONT')
         log(`thawed ${victim}`)
       }

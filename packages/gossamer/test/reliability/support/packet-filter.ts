@@ -33,6 +33,7 @@ export function packetFilterUnavailable(): string | undefined {
 /** The nftables table of one scenario; {@link PacketFilter.close} removes it. */
 export class PacketFilter {
   #delayed = false
+  #dropped = 0
 
   /** Creates an empty table with an input chain. */
   static open(): PacketFilter {
@@ -47,7 +48,7 @@ export class PacketFilter {
   dropBetween(from: readonly string[], to: readonly string[]): void {
     if (from.length === 0 || to.length === 0) return
     nft(
-      `add rule inet ${TABLE} input ip saddr { ${from.join(', ')} } ip daddr { ${to.join(', ')} } drop\n`,
+      `add rule inet ${TABLE} input ip saddr { ${from.join(', ')} } ip daddr { ${to.join(', ')} } counter drop\n`,
     )
   }
 
@@ -61,7 +62,7 @@ export class PacketFilter {
   randomLoss(addresses: readonly string[], percent: number): void {
     const set = `{ ${addresses.join(', ')} }`
     nft(
-      `add rule inet ${TABLE} input ip saddr ${set} ip daddr ${set} numgen random mod 100 < ${percent} drop\n`,
+      `add rule inet ${TABLE} input ip saddr ${set} ip daddr ${set} numgen random mod 100 < ${percent} counter drop\n`,
     )
   }
 
@@ -84,11 +85,17 @@ export class PacketFilter {
 
   /** Removes every rule (the network heals); the table stays. */
   heal(): void {
+    this.#dropped += countDropped(this.describe())
     nft(`flush chain inet ${TABLE} input\n`)
     if (this.#delayed) {
       run('tc', ['qdisc', 'del', 'dev', 'lo', 'root'])
       this.#delayed = false
     }
+  }
+
+  /** Packets the rules have dropped so far (proof that the fault happened). */
+  get droppedPackets(): number {
+    return this.#dropped + countDropped(this.describe())
   }
 
   /** The rules now in force, for logs. */
@@ -101,6 +108,12 @@ export class PacketFilter {
     this.heal()
     nft(`delete table inet ${TABLE}\n`)
   }
+}
+
+function countDropped(listing: string): number {
+  let total = 0
+  for (const match of listing.matchAll(/counter packets (\d+)/g)) total += Number(match[1])
+  return total
 }
 
 function nft(script: string): void {
@@ -116,4 +129,18 @@ function run(command: string, args: readonly string[]) {
     stdout: result.stdout ?? '',
     stderr: result.stderr ?? String(result.error?.message ?? ''),
   }
+}
+
+/**
+ * The `skip` value of a network scenario: false when it can run; otherwise the reason, also
+ * printed loudly when the reliability suite is on (so a skipped row is never silent).
+ */
+export function networkScenarioSkip(scenario: string): string | false {
+  if (process.env.GOSSAMER_RELIABILITY !== '1') {
+    return 'set GOSSAMER_RELIABILITY=1 to run (npm run reliability)'
+  }
+  const reason = packetFilterUnavailable()
+  if (reason === undefined) return false
+  process.stderr.write(`\n*** SKIPPING the ${scenario} scenario: ${reason} ***\n\n`)
+  return reason
 }

@@ -62,6 +62,8 @@ export interface ScenarioSpec {
   readonly nemesis: (context: NemesisContext) => Promise<void>
   /** Undoes every fault; called once, also on failure. Must be idempotent. */
   readonly heal: (cluster: Cluster | undefined) => Promise<void> | void
+  /** Evidence that the fault happened (e.g. packets dropped), for the row; read after healing. */
+  readonly evidence?: () => string
   /** Bound on the wait for convergence after healing. @default 120 s */
   readonly convergeDeadlineMs?: number
 }
@@ -82,6 +84,8 @@ export interface ScenarioRow {
   readonly convergeMs: number
   readonly converged: boolean
   readonly command: string
+  /** What shows the fault happened: the nemesis's own count (kills, pauses, packets dropped). */
+  readonly evidence: string
 }
 
 /** Result of {@link runScenario}. */
@@ -154,6 +158,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       convergeMs: Math.round(state.convergeMs),
       converged: state.converged,
       command: spec.command,
+      evidence:
+        spec.evidence?.() ??
+        faultLog.filter((l) => !/healed|done|converged|agree/.test(l)).length + ' fault events',
     }
     await publish(row)
     const report =
