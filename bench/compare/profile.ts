@@ -66,6 +66,8 @@ function areaOf(url: string, name: string): string {
 /** Self time in ms by function and by area, and the profile's total. */
 export function summarizeProfile(profile: CpuProfile, windows: readonly Window[]) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
   const selfUs = new Map<number, number>()
   let at = profile.startTime
   profile.samples.forEach((id, i) => {
@@ -74,27 +76,50 @@ export function summarizeProfile(profile: CpuProfile, windows: readonly Window[]
     if (windows.length > 0 && !windows.some((w) => at >= w.fromUs && at <= w.toUs)) return
     selfUs.set(id, (selfUs.get(id) ?? 0) + delta)
   })
+  const keyOf = (frame: ProfileNode['callFrame']) => {
+    // Line numbers are left out: code compiled by tsx reports every function on line 1.
+    const where = frame.url === '' ? '' : ` ${relative(root, frame.url.replace(/^file:\/\//, ''))}`
+    return `${frame.functionName || '(anonymous)'}${where}`
+  }
   const functions = new Map<string, number>()
   const areas = new Map<string, number>()
+  const inclusive = new Map<string, number>()
   let totalUs = 0
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)!.callFrame
-    // Line numbers are left out: code compiled by tsx reports every function on line 1.
-    const where = frame.url === '' ? '' : ` ${relative(root, frame.url.replace(/^file:\/\//, ''))}`
-    const key = `${frame.functionName || '(anonymous)'}${where}`
-    functions.set(key, (functions.get(key) ?? 0) + us)
+    functions.set(keyOf(frame), (functions.get(keyOf(frame)) ?? 0) + us)
     const area = areaOf(frame.url, frame.functionName)
     areas.set(area, (areas.get(area) ?? 0) + us)
     totalUs += us
+    // Inclusive time of our own functions (packages/*/src): each counted once per stack.
+    const seen = new Set<string>()
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const f = byId.get(n)!.callFrame
+      if (!/packages\/[^/]+\/src\//.test(f.url)) continue
+      const key = keyOf(f)
+      if (seen.has(key)) continue
+      seen.add(key)
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us)
+    }
   }
   const top = (m: Map<string, number>, n: number) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
-  return { totalUs, functions: top(functions, topN), areas: top(areas, 20) }
+    [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n)
+  return {
+    totalUs,
+    functions: top(functions, topN),
+    areas: top(areas, 20),
+    inclusive: top(inclusive, topN),
+  }
 }
 
-function table(title: string, rows: [string, number][], totalUs: number): string[] {
+function table(
+  title: string,
+  rows: [string, number][],
+  totalUs: number,
+  column = 'self ms',
+): string[] {
   return [
-    `| ${title} | self ms | % |`,
+    `| ${title} | ${column} | % |`,
     '|---|---|---|',
     ...rows.map(
       ([k, us]) =>
@@ -160,6 +185,8 @@ function summarizeDir(profDir: string, window: Window, heading: string): void {
       ...table('area', s.areas, s.totalUs),
       '',
       ...table('function (self time)', s.functions, s.totalUs),
+      '',
+      ...table('Gossamer function (inclusive time)', s.inclusive, s.totalUs, 'total ms'),
       '',
     )
   }
