@@ -2,7 +2,8 @@
  * `gossamer dev --nodes 3`: a local cluster in one command. Spawns N `gossamer agent` processes
  * on loopback (free ports, or consecutive ones from `--base-port`), joins them through the first
  * node's gossip address with the `local` gossip preset, waits until the first node lists all of
- * them alive, and prints one line per node with its addresses. Ctrl-C (SIGINT) or SIGTERM stops
+ * them alive, and prints one line per node with its addresses, then a line once every node
+ * answers `/v1/ready` (joiners stream their partitions in first). Ctrl-C (SIGINT) or SIGTERM stops
  * every child by PID (SIGTERM, then SIGKILL after a deadline) and exits 0. A child that dies on
  * its own is reported and the others keep running (kill one with `kill -9` to watch a failure);
  * when none is left the command exits 1. Data goes to a fresh temp directory removed on exit,
@@ -23,6 +24,7 @@ export interface DevFlags {
   readonly basePort?: string
   readonly dataDir?: string
   readonly replicas?: string
+  readonly partitions?: string
   readonly logLevel?: string
 }
 
@@ -43,6 +45,8 @@ const MAX_NODES = 32
 const START_DEADLINE_MS = 60_000
 /** How long the cluster may take until the first node lists every node alive. */
 const JOIN_DEADLINE_MS = 60_000
+/** How long `gossamer dev` keeps polling for every node to be ready. */
+const READY_DEADLINE_MS = 600_000
 /** How long stopping may take before the remaining children are SIGKILLed. */
 const STOP_DEADLINE_MS = 15_000
 
@@ -64,6 +68,7 @@ export function registerDevCommand(program: Command, setExitCode: (code: number)
       'keep node data in <dir>/<name> (default: a temp dir removed on exit)',
     )
     .option('--replicas <n|all>', 'replicas per partition, passed to every agent')
+    .option('--partitions <n>', 'partition count, passed to every agent')
     .option('--log-level <level>', "the agents' log level (default warn)")
     .action(async (flags: DevFlags) => {
       setExitCode(await runDev(flags))
@@ -119,7 +124,10 @@ export async function runDev(flags: DevFlags): Promise<number> {
       for (const n of nodes) {
         process.stdout.write(`${n.name}  http=${n.http}  gossip=${n.gossip}  rpc=${n.rpc}\n`)
       }
-      process.stdout.write(`cluster of ${count} ready; Ctrl-C stops it\n`)
+      process.stdout.write(`cluster of ${count} joined; Ctrl-C stops it\n`)
+      void waitReady(nodes, () => stopping).then((ready) => {
+        if (ready) process.stdout.write(`all ${count} nodes ready (/v1/ready)\n`)
+      })
     }
     return await finished
   } catch (error) {
@@ -153,6 +161,7 @@ async function startDevNode(options: {
     ...['--http-port', String(http), '--gossip-port', String(gossip), '--rpc-port', String(rpc)],
     ...['--gossip-preset', 'local', '--log-level', options.flags.logLevel ?? 'warn'],
     ...(options.flags.replicas === undefined ? [] : ['--replicas', options.flags.replicas]),
+    ...(options.flags.partitions === undefined ? [] : ['--partitions', options.flags.partitions]),
     ...(options.seed === undefined ? [] : ['--join', options.seed]),
   ]
   // Same process group: Ctrl-C in a terminal reaches every agent at once, and the SIGTERM we
@@ -218,6 +227,27 @@ async function waitJoined(first: DevNode, count: number, cancelled: () => boolea
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
   if (!cancelled()) throw new Error(`the ${count} nodes did not join within ${JOIN_DEADLINE_MS} ms`)
+}
+
+/**
+ * Polls every node's `/v1/ready` until all answer 200 (a joining node is ready once the
+ * partitions it gained have streamed in). Bounded; resolves false on timeout or cancellation.
+ */
+async function waitReady(nodes: readonly DevNode[], cancelled: () => boolean): Promise<boolean> {
+  const until = Date.now() + READY_DEADLINE_MS
+  while (Date.now() < until && !cancelled()) {
+    const answers = await Promise.all(
+      nodes.map((n) =>
+        fetch(`${n.http}/v1/ready`, { signal: AbortSignal.timeout(5_000) }).then(
+          (response) => response.status === 200,
+          () => false,
+        ),
+      ),
+    )
+    if (answers.every(Boolean)) return true
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  return false
 }
 
 /** SIGTERMs every running child by PID, SIGKILLs those still running after the deadline. */

@@ -1,5 +1,6 @@
 // Goal: `gossamer dev --nodes 3` gives a working local cluster in one command and leaves nothing
-// behind. Method: spawn the real bin; wait (bounded) for its three node lines and the ready line;
+// behind. Method: spawn the real bin (256 partitions, so the joiners' streams finish quickly);
+// wait (bounded) for its three node lines and the line saying every node is ready;
 // write through one node and read through another; note the agent PIDs (children of the dev
 // process, from /proc); send SIGINT to the dev process; it must exit 0 and every agent PID must
 // be gone. The after hook kills the dev process and any agent left, by PID.
@@ -48,7 +49,7 @@ describe('gossamer dev', { timeout: 300_000 }, () => {
   })
 
   test('starts three joined nodes, serves writes across them and stops them all on SIGINT', async () => {
-    dev = spawn(process.execPath, [GOSSAMER_BIN, 'dev', '--nodes', '3'], {
+    dev = spawn(process.execPath, [GOSSAMER_BIN, 'dev', '--nodes', '3', '--partitions', '256'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
@@ -68,7 +69,7 @@ describe('gossamer dev', { timeout: 300_000 }, () => {
       createInterface({ input: dev!.stdout! }).on('line', (line) => {
         const http = /http=(\S+)/.exec(line)?.[1]
         if (http !== undefined) https.push(http)
-        if (line.startsWith('cluster of 3 ready')) {
+        if (line.startsWith('all 3 nodes ready')) {
           clearTimeout(timer)
           resolve()
         }

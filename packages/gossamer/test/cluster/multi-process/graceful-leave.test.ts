@@ -35,7 +35,9 @@ describe('a node that leaves gracefully (SIGTERM)', { timeout: 600_000 }, () => 
     })
     assert.equal(written.failed.size, 0, `writes failed: ${[...written.failed][0]}`)
 
+    const leaveStartedAt = Date.now()
     const exit = await c.terminate(LEAVER)
+    process.stderr.write(`# ${LEAVER} left in ${Date.now() - leaveStartedAt} ms\n`)
     assert.equal(exit.code, 0, `${LEAVER} exited with ${exit.code ?? exit.signal}`)
     const survivors = c.up.map((n) => n.name)
     const placement = await waitFor(
