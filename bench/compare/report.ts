@@ -78,15 +78,20 @@ export function svgChart(rows: readonly Row[], title: string): string {
   const ordered = (['PUT', 'GET', 'MIX'] as const).flatMap((op) =>
     rows.filter((r) => r.operation === op),
   )
-  const labelW = 390
+  const labelW = 440
   const panelW = 300
-  const gap = 40
+  const gap = 60
   const rowH = 22
   const top = 70
   const width = labelW + 2 * panelW + 2 * gap + 20
-  const height = top + ordered.length * rowH + 50
+  const height = top + ordered.length * rowH + 60
   const sums = ordered.map(summarize)
-  const opsMax = niceMax(Math.max(...sums.map((s) => s.opsMax)))
+  // Redis (another load generator, no HTTP) would flatten every other bar: the axis is scaled
+  // to the HTTP systems and longer bars are cut at its end, marked » with their value.
+  const httpSums = sums.filter((_, i) => ordered[i]!.loadGenerator === 'autocannon')
+  const opsMax = niceMax(Math.max(...(httpSums.length > 0 ? httpSums : sums).map((s) => s.opsMax)))
+  const clip = (w: number) => Math.min(panelW, Math.max(0, w))
+  let clipped = false
   const p99Max = niceMax(Math.max(...sums.map((s) => s.p99)))
   const x1 = labelW
   const x2 = labelW + panelW + gap
@@ -113,15 +118,17 @@ export function svgChart(rows: readonly Row[], title: string): string {
     const s = sums[i]!
     const y = top + i * rowH
     const color = COLORS[row.system] ?? '#4a5568'
-    const label = `${row.system} · ${row.setting} · ${OPERATION_LABEL[row.operation]}`
-    const opsW = (panelW * s.ops) / opsMax
+    const label = `${row.system} · ${row.setting} · ${row.operation === 'MIX' ? 'MIX 90/10' : row.operation}`
+    const opsW = clip((panelW * s.ops) / opsMax)
+    const cut = (panelW * s.ops) / opsMax > panelW
+    clipped ||= cut
     const p99W = (panelW * s.p99) / p99Max
     const mid = y + rowH / 2
     out.push(
       `<text x="${labelW - 8}" y="${mid + 4}" text-anchor="end">${escapeXml(label)}</text>`,
       `<rect x="${x1}" y="${y + 3}" width="${opsW.toFixed(1)}" height="${rowH - 6}" fill="${color}"/>`,
-      `<line x1="${(x1 + (panelW * s.opsMin) / opsMax).toFixed(1)}" y1="${mid}" x2="${(x1 + (panelW * s.opsMax) / opsMax).toFixed(1)}" y2="${mid}" stroke="black"/>`,
-      `<text x="${(x1 + Math.max(opsW, (panelW * s.opsMax) / opsMax) + 4).toFixed(1)}" y="${mid + 4}" font-size="10">${s.ops.toFixed(0)}</text>`,
+      `<line x1="${(x1 + clip((panelW * s.opsMin) / opsMax)).toFixed(1)}" y1="${mid}" x2="${(x1 + clip((panelW * s.opsMax) / opsMax)).toFixed(1)}" y2="${mid}" stroke="black"/>`,
+      `<text x="${(x1 + Math.max(opsW, clip((panelW * s.opsMax) / opsMax)) + 4).toFixed(1)}" y="${mid + 4}" font-size="10">${cut ? '» ' : ''}${s.ops.toFixed(0)}</text>`,
       `<rect x="${x2}" y="${y + 3}" width="${p99W.toFixed(1)}" height="${rowH - 6}" fill="${color}" opacity="0.75"/>`,
       `<text x="${(x2 + p99W + 4).toFixed(1)}" y="${mid + 4}" font-size="10">${fmt(s.p99)}</text>`,
     )
@@ -132,6 +139,11 @@ export function svgChart(rows: readonly Row[], title: string): string {
       )
     }
   })
+  if (clipped) {
+    out.push(
+      `<text x="10" y="${height - 32}" font-size="10" fill="#4a5568">» bar cut at the end of the axis (scaled to the HTTP systems); the number is the median.</text>`,
+    )
+  }
   out.push(
     `<text x="10" y="${height - 18}" font-size="10" fill="#4a5568">Same machine, same run. HTTP systems driven by autocannon; Redis by redis-benchmark (a C client: its numbers are a speed reference, not a like-for-like comparison).</text>`,
     '</svg>',

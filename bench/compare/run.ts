@@ -85,7 +85,7 @@ const HTTP_SYSTEMS: readonly HttpSystem[] = [
     id: 'gossamer-single',
     label: 'gossamer 1 node',
     start: startGossamerSingle,
-    variants: [gossamerVariant({ setting: 'durability sync (fsync per commit)', operations: ALL })],
+    variants: [gossamerVariant({ setting: 'sync (fsync per commit)', operations: ALL })],
     isStored: gossamerStored,
   },
   {
@@ -384,6 +384,7 @@ async function writeReport(input: {
     '',
     '- etcd is reached through its gRPC-gateway (JSON, base64 keys and values): the only HTTP API it has. Every etcd PUT goes through Raft and an fsynced WAL; a linearizable range does a ReadIndex round to the leader, a serializable one reads the local member.',
     '- Gossamer `sync` durability fsyncs each LMDB commit before the reply. Redis `appendfsync everysec` fsyncs once a second (up to a second of acknowledged writes can be lost): it is the speed reference, not an equal-durability peer.',
+    '- autocannon records latencies in whole milliseconds; medians of an even number of runs can end in .5.',
     '- redis-benchmark reports latency percentiles at its own resolution; its p99.9 (and the MIX p50/p99, merged from two concurrent redis-benchmark processes, GET on 90% of the connections and SET on 10%) is the first recorded percentile step at or above the quantile — an upper bound.',
     '',
     '## Exact commands',
@@ -403,6 +404,11 @@ async function writeReport(input: {
   ].join('\n')
   const file = join('bench', 'results', `${day}-compare.md`)
   writeFileSync(file, report)
+  // Raw runs, for re-plotting or comparing before/after without re-running.
+  writeFileSync(
+    join('bench', 'results', `${day}-compare.json`),
+    `${JSON.stringify({ date, config, machine: input.machineLine, rows: input.rows }, null, 1)}\n`,
+  )
   writeFileSync(
     join('bench', 'results', svgName),
     svgChart(input.rows, `Gossamer vs etcd vs Redis — ${day}, ${os.cpus().length} cores`),
