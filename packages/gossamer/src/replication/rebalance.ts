@@ -87,6 +87,10 @@ export interface RebalanceConfig {
   readonly maxConcurrentTransfers: number
 }
 
+/** Bounds of the early handoff-done memory (partitions, receivers per partition). */
+const EARLY_DONE_PARTITIONS_MAX = 65_536
+const EARLY_DONE_RECEIVERS_MAX = 64
+
 /** Defaults for {@link RebalanceConfig}. */
 export const REBALANCE_DEFAULTS: RebalanceConfig = {
   batchLimit: 500,
@@ -138,6 +142,10 @@ export class Rebalance {
   readonly config: RebalanceConfig
   readonly #inbound = new Map<number, Inbound>()
   readonly #outbound = new Map<number, Outbound>()
+  // handoff-done messages that arrived before this node applied the plan they belong to (the
+  // receiver learned of the change first): partition → receivers. Bounded by partitions ×
+  // nodes; consumed when the plan arrives.
+  readonly #doneEarly = new Map<number, Set<string>>()
   #nextTransferId = 1
 
   constructor(input: { self: string; config?: Partial<RebalanceConfig> | undefined }) {
@@ -187,12 +195,18 @@ export class Rebalance {
         continue
       }
       const outbound: Outbound = { awaiting: new Set(entry.awaiting), state: 'handing-off' }
+      for (const receiver of this.#doneEarly.get(entry.partition) ?? []) {
+        outbound.awaiting.delete(receiver)
+      }
       this.#outbound.set(entry.partition, outbound)
       if (outbound.awaiting.size === 0) {
         outbound.state = 'dropped'
         drop.push(entry.partition)
       }
     }
+    // Early dones belong to the plan that follows them; a stale one must never satisfy a later
+    // plan (the receiver may have lost the partition meanwhile).
+    this.#doneEarly.clear()
     return { send: [], persist: [], drop }
   }
 
@@ -242,13 +256,26 @@ export class Rebalance {
   /** A receiver holds `partition` now; drop it here once every receiver has said so. */
   onHandoffDone(from: string, message: HandoffDoneMessage): RebalanceStep {
     const outbound = this.#outbound.get(message.partition)
-    if (outbound === undefined || outbound.state === 'dropped') {
+    if (outbound === undefined) {
+      this.#rememberEarlyDone(from, message.partition)
       return { send: [], persist: [], drop: [] }
     }
+    if (outbound.state === 'dropped') return { send: [], persist: [], drop: [] }
     outbound.awaiting.delete(from)
     if (outbound.awaiting.size > 0) return { send: [], persist: [], drop: [] }
     outbound.state = 'dropped'
     return { send: [], persist: [], drop: [message.partition] }
+  }
+
+  #rememberEarlyDone(from: string, partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0) return
+    let receivers = this.#doneEarly.get(partition)
+    if (receivers === undefined) {
+      if (this.#doneEarly.size >= EARLY_DONE_PARTITIONS_MAX) return
+      receivers = new Set()
+      this.#doneEarly.set(partition, receivers)
+    }
+    if (receivers.size < EARLY_DONE_RECEIVERS_MAX) receivers.add(from)
   }
 
   /** The transport failed a request to `from`: the next tick switches source. */
