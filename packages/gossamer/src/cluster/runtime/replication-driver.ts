@@ -17,6 +17,7 @@
  */
 import { GossamerError } from '../../errors.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
+import { compareVersions } from '../../hlc/version.ts'
 import type { Logger } from '../../log.ts'
 import { AntiEntropy } from '../../replication/anti-entropy.ts'
 import type { Consistency } from '../../replication/consistency.ts'
@@ -124,6 +125,8 @@ export type ClusterWriteResult = WriteResult & { readonly clockSkewRefusals?: nu
 
 const REQUEST_ID_MAX = 0xffff_fffe
 const CLOCK_SKEW_CODE = 'GOSSAMER_ERR_CLOCK_SKEW'
+/** Request ids from here on mark a `get` forwarded by a replica still streaming (see #handleGet). */
+const FORWARDED_ID_BASE = 2 ** 52
 
 /**
  * Anti-entropy sessions this node runs at once. A session starts on a tick, so a full pass over
@@ -159,6 +162,8 @@ export class ReplicationDriver {
   #nextRequestId = 1
   #timer: ReturnType<typeof setInterval> | undefined
   #placement: Placement | undefined
+  // The placement before the last change: where a partition still streaming in comes from.
+  #previousPlacement: Placement | undefined
   #isClosed = false
 
   private constructor(
@@ -280,6 +285,7 @@ export class ReplicationDriver {
    */
   applyPlacement(next: Placement, previous: Placement | undefined): void {
     this.#placement = next
+    if (previous !== undefined) this.#previousPlacement = previous
     const self = this.#c.self
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
@@ -336,10 +342,23 @@ export class ReplicationDriver {
     })
   }
 
-  /** Coordinates a read; stale replicas are repaired with the newest record. */
-  read(input: { key: string; r: Consistency }): Promise<ReadResult> {
+  /**
+   * Coordinates a read; stale replicas are repaired with the newest record. Right after a
+   * placement change, a read that fails on the new replicas is tried once more on the previous
+   * ones, which keep their copies until the hand-off is done.
+   */
+  async read(input: { key: string; r: Consistency }): Promise<ReadResult> {
     const placement = this.#c.placement()
-    const replicas = placement.preferenceList(placement.partitionOf(input.key))
+    const partition = placement.partitionOf(input.key)
+    const replicas = placement.preferenceList(partition)
+    const result = await this.#readFrom(input, replicas)
+    const previous = this.#previousPlacement?.preferenceList(partition)
+    if (result.ok || previous === undefined || sameMembers(previous, replicas)) return result
+    const retry = await this.#readFrom(input, previous)
+    return retry.ok ? retry : result
+  }
+
+  #readFrom(input: { key: string; r: Consistency }, replicas: string[]): Promise<ReadResult> {
     const nowMs = this.#c.nowMs()
     const coordinator = new ReadCoordinator({
       requestId: this.#requestId(),
@@ -375,7 +394,7 @@ export class ReplicationDriver {
       case 'put':
         return this.#handlePut(from, message)
       case 'get':
-        return handleGet({ store: this.#c.engine, from, message }).message
+        return this.#handleGet(from, message)
       case 'hint-deliver': {
         this.#checkSkew(message.record)
         const step = handleHintDeliver({ store: this.#c.engine, from, message })
@@ -519,6 +538,50 @@ export class ReplicationDriver {
   }
 
   // ---- replica side ----
+
+  /**
+   * A `get`. While this node is still streaming the key's partition in (it just became a
+   * replica), its own copy may be missing, so it also asks the partition's previous replicas
+   * and answers with the newest record: readers never see a gap during a rebalance.
+   */
+  async #handleGet(
+    from: string,
+    message: Extract<ReplicationMessage, { type: 'get' }>,
+  ): Promise<ReplicationMessage> {
+    const local = handleGet({ store: this.#c.engine, from, message }).message
+    const placement = this.#placement
+    const previous = this.#previousPlacement
+    if (
+      placement === undefined ||
+      previous === undefined ||
+      local.type !== 'get-reply' ||
+      message.requestId >= FORWARDED_ID_BASE // already forwarded once: never chain
+    ) {
+      return local
+    }
+    const partition = placement.partitionOf(message.key)
+    const state = this.#rebalance.stateOf(partition)
+    if (state !== 'pending' && state !== 'receiving') return local
+    const sources = previous
+      .preferenceList(partition)
+      .filter((node) => node !== this.#c.self && node !== from && this.#c.isReachable(node))
+    // One source only, and a short timeout: the coordinator's own call must not time out.
+    for (const source of sources.slice(0, 1)) {
+      try {
+        const forwarded = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
+        const reply = await this.#c.transport.request(source, forwarded, {
+          timeoutMs: Math.max(1, this.#s.requestTimeoutMs / 4),
+        })
+        if (reply?.type !== 'get-reply') continue
+        const theirs = this.#isSkewed(reply.record) ? undefined : reply.record
+        const record = newer(local.record, theirs)
+        return { type: 'get-reply', requestId: message.requestId, record }
+      } catch {
+        // Try the next previous replica.
+      }
+    }
+    return local
+  }
 
   async #handlePut(
     from: string,
@@ -699,11 +762,33 @@ export class ReplicationDriver {
       this.stats.handoffRecords += after.entries.length
       this.#persist(after.entries).then(
         () => {
-          for (const out of after.thenSend) this.#sendRebalance(out)
+          for (const out of this.#widenHandoffDone(after.thenSend)) this.#sendRebalance(out)
         },
         (error: unknown) => this.#c.logger.warn({ err: error }, 'handoff write failed'),
       )
     }
+  }
+
+  // A receiver's plan may differ from an old replica's (they saw the ownership changes in a
+  // different order), so "you may drop it" goes to every owner that is not a replica of the
+  // partition now, not just the ones this node's plan named; an old replica ignores it unless
+  // it awaits this receiver.
+  #widenHandoffDone(sends: readonly Outgoing[]): Outgoing[] {
+    const placement = this.#placement
+    if (placement === undefined) return [...sends]
+    const out: Outgoing[] = []
+    for (const send of sends) {
+      if (send.message.type !== 'handoff-done') {
+        out.push(send)
+        continue
+      }
+      const replicas = placement.preferenceList(send.message.partition)
+      const targets = new Set([send.to])
+      for (const owner of placement.owners) if (!replicas.includes(owner)) targets.add(owner)
+      targets.delete(this.#c.self)
+      for (const to of targets) out.push({ to, message: send.message })
+    }
+    return out
   }
 
   #sendRebalance(out: Outgoing): void {
@@ -733,4 +818,14 @@ export class ReplicationDriver {
       )
     }
   }
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((node) => b.includes(node))
+}
+
+function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): StoredRecord | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return compareVersions(b.version, a.version) > 0 ? b : a
 }
