@@ -38,6 +38,7 @@ const value = Buffer.alloc(100, 'v')
 const putPath = (i: number) => `/v1/kv/bench-${String(i).padStart(6, '0')}?w=quorum`
 const getPath = (i: number) => `/v1/kv/bench-${String(i).padStart(6, '0')}?r=quorum`
 
+const loadBefore = os.loadavg()
 const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-bench-cluster-'))
 const servers: Server[] = []
 
@@ -66,6 +67,24 @@ async function waitJoined(server: Server, count: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
   throw new Error(`cluster did not form: ${count} members not alive within 60 s`)
+}
+
+/** Polls every node's /v1/ready until all answer 200: joiners stream their partitions first. */
+async function waitReady(nodes: readonly Server[]): Promise<void> {
+  const until = Date.now() + 600_000
+  while (Date.now() < until) {
+    const ready = await Promise.all(
+      nodes.map((s) =>
+        fetch(`${s.http}/v1/ready`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      ),
+    )
+    if (ready.every(Boolean)) return
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  throw new Error('cluster nodes not ready within 600 s')
 }
 
 /** One measured configuration: the HTTP targets and the connections each gets. */
@@ -129,6 +148,9 @@ try {
   servers.push(...rest)
   const cluster = [n1, ...rest]
   await waitJoined(n1, 3)
+  const formingSince = Date.now()
+  await waitReady(cluster)
+  console.error(`cluster joined; every node ready after ${Date.now() - formingSince} ms more`)
   const clusterPids = cluster.map((s) => s.child.pid!)
   const split = (i: number) => Math.floor(connections / 3) + (i < connections % 3 ? 1 : 0)
   const targets: Target[] = [
@@ -191,7 +213,10 @@ try {
     `# Cluster benchmark — ${date}`,
     '',
     `Command: \`BENCH_DURATION_S=${durationSec} BENCH_RUNS=${runs} BENCH_KEYS=${keyCount} npm run bench:cluster\``,
-    `Machine: ${machine()}`,
+    `Machine: ${machine()}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min) before the run, ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} after it (other work on the machine competes with the servers).`,
     `Workload: ${connections} connections, 100-byte values, ${keyCount} keys preloaded, ${warmupSec}s warm-up, ${runs} alternating runs of ${durationSec}s per configuration; load generator autocannon in the parent process, on the same cores as the servers. Durability: the default (sync) on every node; gossip preset local; everything on loopback.`,
     '"spread": three autocannon instances at once; ops/s summed, p50/p99 the worst of the three. Server CPU is the sum over the configuration\'s server processes.',
     '',

@@ -451,7 +451,10 @@ export class Cluster {
       .join('\n')
   }
 
-  /** Stops every node: SIGTERM, then SIGKILL after a deadline; removes the data directories. */
+  /**
+   * Cleanup for `after` hooks: SIGKILLs every running node by PID (no graceful leave: the
+   * cluster is being thrown away), waits for the exits and removes the data directories.
+   */
   async stop(): Promise<void> {
     await Promise.all(
       this.nodes.filter((n) => !n.down).map((n) => this.#signal(n, 'SIGKILL').catch(() => {})),
