@@ -157,7 +157,18 @@ export class Rebalance {
    * A new plan is in force. Inbound transfers that still apply keep their progress; the rest
    * are cancelled. Partitions this node drops without waiting for anyone are dropped now.
    */
-  applyPlan(plan: RebalancePlan): RebalanceStep {
+  applyPlan(
+    plan: RebalancePlan,
+    options: {
+      /**
+       * The new replicas of each partition. When given, partitions this node is still handing
+       * off under an EARLIER plan re-target their wait: receivers that are no longer replicas
+       * are forgotten (they stopped streaming) and this plan's receivers are awaited instead,
+       * so an old replica is never left waiting for a node that will not report.
+       */
+      readonly newReplicas?: ((partition: number) => readonly string[]) | undefined
+    } = {},
+  ): RebalanceStep {
     const wanted = new Map<number, PartitionMove>()
     for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
     for (const partition of [...this.#inbound.keys()]) {
@@ -204,10 +215,45 @@ export class Rebalance {
         drop.push(entry.partition)
       }
     }
+    if (options.newReplicas !== undefined) {
+      this.#retarget(plan, options.newReplicas, new Set(drop), drop)
+    }
     // Early dones belong to the plan that follows them; a stale one must never satisfy a later
     // plan (the receiver may have lost the partition meanwhile).
     this.#doneEarly.clear()
     return { send: [], persist: [], drop }
+  }
+
+  #retarget(
+    plan: RebalancePlan,
+    newReplicas: (partition: number) => readonly string[],
+    justDropped: ReadonlySet<number>,
+    drop: number[],
+  ): void {
+    const receiversOf = new Map<number, string[]>()
+    for (const move of plan.moves) {
+      const list = receiversOf.get(move.partition) ?? []
+      list.push(move.to)
+      receiversOf.set(move.partition, list)
+    }
+    const ownDrops = new Set(plan.drops.filter((d) => d.node === this.self).map((d) => d.partition))
+    for (const [partition, outbound] of this.#outbound) {
+      if (outbound.state !== 'handing-off' || ownDrops.has(partition)) continue
+      if (justDropped.has(partition)) continue
+      const replicas = newReplicas(partition)
+      if (replicas.includes(this.self)) continue
+      for (const receiver of [...outbound.awaiting]) {
+        if (!replicas.includes(receiver)) outbound.awaiting.delete(receiver)
+      }
+      for (const receiver of receiversOf.get(partition) ?? []) outbound.awaiting.add(receiver)
+      for (const receiver of this.#doneEarly.get(partition) ?? []) {
+        outbound.awaiting.delete(receiver)
+      }
+      if (outbound.awaiting.size === 0 && replicas.length > 0) {
+        outbound.state = 'dropped'
+        drop.push(partition)
+      }
+    }
   }
 
   /** Starts transfers up to the concurrency bound; replaces silent sources. */
@@ -276,6 +322,20 @@ export class Rebalance {
       this.#doneEarly.set(partition, receivers)
     }
     if (receivers.size < EARLY_DONE_RECEIVERS_MAX) receivers.add(from)
+  }
+
+  /**
+   * The driver copied this node's records of `partition` to its current replicas itself (after
+   * waiting too long for their handoff-done): the partition may be dropped now.
+   */
+  completeHandOff(partition: number): RebalanceStep {
+    const outbound = this.#outbound.get(partition)
+    if (outbound === undefined || outbound.state !== 'handing-off') {
+      return { send: [], persist: [], drop: [] }
+    }
+    outbound.awaiting.clear()
+    outbound.state = 'dropped'
+    return { send: [], persist: [], drop: [partition] }
   }
 
   /** The transport failed a request to `from`: the next tick switches source. */
