@@ -125,6 +125,8 @@ export type ClusterWriteResult = WriteResult & { readonly clockSkewRefusals?: nu
 
 const REQUEST_ID_MAX = 0xffff_fffe
 const CLOCK_SKEW_CODE = 'GOSSAMER_ERR_CLOCK_SKEW'
+const DRAIN_CHECK_MS = 200
+const DRAINS_MAX = 8
 /** Request ids from here on mark a `get` forwarded by a replica still streaming (see #handleGet). */
 const FORWARDED_ID_BASE = 2 ** 52
 
@@ -164,6 +166,9 @@ export class ReplicationDriver {
   #placement: Placement | undefined
   // The placement before the last change: where a partition still streaming in comes from.
   #previousPlacement: Placement | undefined
+  readonly #handOffSinceMs = new Map<number, number>()
+  readonly #draining = new Set<number>()
+  #nextDrainCheckMs = 0
   #isClosed = false
 
   private constructor(
@@ -305,7 +310,9 @@ export class ReplicationDriver {
       moves: plan.moves,
       drops: plan.drops.filter((d) => next.preferenceList(d.partition).length > 0),
     }
-    this.#runRebalance(this.#rebalance.applyPlan(safePlan))
+    this.#runRebalance(
+      this.#rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p) }),
+    )
   }
 
   /** Makes every partition due for anti-entropy now (after a restart on an empty store). */
@@ -713,6 +720,77 @@ export class ReplicationDriver {
     for (const out of this.#hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.#aae.tick(nowMs, this.#c.isReachable).send)
     this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
+    if (nowMs >= this.#nextDrainCheckMs) {
+      this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
+      this.#drainStuckHandOffs(nowMs)
+    }
+  }
+
+  // An old replica normally drops a partition when its receivers report handoff-done. Nodes
+  // that saw ownership changes in different orders may never send the report this node waits
+  // for; after `handOffWaitMs` it copies its records of the partition to the current replicas
+  // itself (plain puts, last-writer-wins) and drops it once every copy is acknowledged.
+  #drainStuckHandOffs(nowMs: number): void {
+    const placement = this.#placement
+    if (placement === undefined) return
+    for (let p = 0; p < placement.partitionCount; p++) {
+      if (this.#rebalance.stateOf(p) !== 'handing-off') {
+        this.#handOffSinceMs.delete(p)
+        continue
+      }
+      const since = this.#handOffSinceMs.get(p)
+      if (since === undefined) this.#handOffSinceMs.set(p, nowMs)
+      else if (
+        nowMs - since >= this.#handOffWaitMs() &&
+        !this.#draining.has(p) &&
+        this.#draining.size < DRAINS_MAX
+      ) {
+        this.#draining.add(p)
+        this.#drainPartition(p)
+          .then((done) => {
+            if (done) this.#runRebalance(this.#rebalance.completeHandOff(p))
+          })
+          .catch((error: unknown) =>
+            this.#c.logger.debug({ err: error, partition: p }, 'drain failed'),
+          )
+          .finally(() => this.#draining.delete(p))
+      }
+    }
+  }
+
+  #handOffWaitMs(): number {
+    return Math.max(10_000, 2 * this.#s.requestTimeoutMs)
+  }
+
+  async #drainPartition(partition: number): Promise<boolean> {
+    const placement = this.#placement
+    if (placement === undefined) return false
+    const replicas = placement.preferenceList(partition).filter((n) => n !== this.#c.self)
+    if (replicas.length === 0 || !replicas.every((n) => this.#c.isReachable(n))) return false
+    const reader = this.#index.reader(partition, this.#c.engine)
+    let after: string | undefined
+    // Bounded: each page advances the cursor through one finite partition.
+    for (;;) {
+      const page = reader.scan({ after, limit: 200, includeDead: true, nowMs: this.#now() })
+      const calls: Array<Promise<ReplicationMessage | undefined>> = []
+      for (const { key, record } of page.entries) {
+        for (const to of replicas) {
+          const message: ReplicationMessage = {
+            type: 'put',
+            requestId: this.#requestId(),
+            key,
+            record,
+          }
+          calls.push(this.#c.transport.request(to, message))
+        }
+      }
+      const replies = await Promise.all(calls)
+      if (replies.some((reply) => reply?.type !== 'put-reply' || reply.status === 'refused')) {
+        return false
+      }
+      if (page.cursor === undefined) return true
+      after = page.cursor
+    }
   }
 
   #sendHint(out: Outgoing): void {
