@@ -119,11 +119,13 @@ describe('gossamer CLI', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  test('the agent prints one listening line with its name and actual HTTP address', () => {
-    assert.deepEqual(Object.keys(agent!.listening), ['event', 'name', 'http'])
+  test('the agent prints one listening line with its name and actual HTTP, gossip and RPC addresses', () => {
+    assert.deepEqual(Object.keys(agent!.listening), ['event', 'name', 'http', 'gossip', 'rpc'])
     assert.equal(agent!.listening['event'], 'listening')
     assert.equal(agent!.listening['name'], 'cli1')
     assert.match(agent!.http, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/)
+    assert.match(String(agent!.listening['gossip']), /^127\.0\.0\.1:[1-9]\d*$/)
+    assert.match(String(agent!.listening['rpc']), /^127\.0\.0\.1:[1-9]\d*$/)
   })
 
   test('put then get prints the value; put reads stdin when no value is given', async () => {
