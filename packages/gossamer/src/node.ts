@@ -137,10 +137,23 @@ async function serve(parts: {
     if (runtime === undefined) throw new GossamerError('GOSSAMER_ERR_NOT_READY', 'node starting')
     return runtime
   }
+  // Coordinated requests wait until the node has joined and merged the cluster's ownership set:
+  // before that its placement may be a stale one, or a cluster of one (see
+  // ClusterRuntime.canCoordinate).
+  const coordinating = () => {
+    const cluster = started()
+    if (!cluster.canCoordinate) {
+      throw new GossamerError(
+        'GOSSAMER_ERR_NOT_READY',
+        'the node has not joined its cluster yet (ownership set not merged)',
+      )
+    }
+    return cluster
+  }
   const kv = new ClusterKvService({
     coordinator: {
-      write: (input) => started().driver.write(input),
-      read: (input) => started().driver.read(input),
+      write: (input) => coordinating().driver.write(input),
+      read: (input) => coordinating().driver.read(input),
     },
     engine,
     self: config.name,

@@ -25,7 +25,8 @@ import { MemoryHintStore } from '../../replication/hinted-handoff.ts'
 import { computePlacement, type Placement } from '../../ring/partitioner.ts'
 import { RpcServer } from '../../rpc/server.ts'
 import type { Engine } from '../../storage/engine.ts'
-import { members as ownershipMembers } from '../ownership.ts'
+import { type OwnershipSet, members as ownershipMembers } from '../ownership.ts'
+import { type ClusterState, ClusterStateWriter, readClusterState } from './cluster-state-file.ts'
 import { Membership } from './membership.ts'
 import { ReplicationDriver } from './replication-driver.ts'
 import { RpcPeerTransport, replicationServerHandlers } from './rpc-transport.ts'
@@ -75,6 +76,7 @@ export class ClusterRuntime {
   #storeWasEmpty: boolean
   #isLeaving = false
   #isClosed = false
+  #stateWriter: ClusterStateWriter | undefined
   rpcAddress = ''
   gossipAddress = ''
 
@@ -152,6 +154,7 @@ export class ClusterRuntime {
         antiEntropyRecordsPerSec: config.antiEntropyRecordsPerSec,
       },
     )
+    const persisted = await this.#readPersistedState()
     this.#membership = await Membership.start({
       name: this.name,
       bindAddr: config.bind,
@@ -159,7 +162,8 @@ export class ClusterRuntime {
       advertise: config.advertise === '' ? advertiseIp : config.advertise,
       preset: config.gossipPreset,
       secretKey: config.encrypt === '' ? undefined : Buffer.from(config.encrypt, 'base64'),
-      join: joinList(config.join),
+      join: seedsOf(joinList(config.join), persisted, this.name),
+      initialOwnership: persisted?.ownership,
       partitionCount: config.partitions,
       httpUrl,
       rpcAddress: this.rpcAddress,
@@ -170,6 +174,43 @@ export class ClusterRuntime {
     this.gossipAddress = this.#membership.gossipAddress
     this.#membership.on('change', () => this.#onMembershipChange())
     this.#onMembershipChange()
+  }
+
+  // The cluster state this node persisted before it stopped, if any (ignored when unreadable).
+  async #readPersistedState(): Promise<ClusterState | undefined> {
+    const { config, logger } = this.#c
+    if (config.inMemory) return undefined
+    this.#stateWriter = new ClusterStateWriter({
+      dataDir: config.dataDir,
+      partitionCount: config.partitions,
+      onError: (error) => logger.warn({ err: error }, 'could not persist the cluster state'),
+    })
+    const read = await readClusterState(config.dataDir, config.partitions)
+    if (!read.ok) {
+      logger.warn({ reason: read.reason }, 'persisted cluster state ignored')
+      return undefined
+    }
+    if (read.state !== undefined) {
+      const owners = ownershipMembers(read.state.ownership)
+      logger.info({ owners, peers: read.state.peers }, 'starting from the persisted cluster state')
+    }
+    return read.state
+  }
+
+  // Persists the ownership set and where the other owners were last seen (on every change).
+  #persistState(ownership: OwnershipSet): void {
+    if (this.#stateWriter === undefined || !this.#membership.hasJoined) return
+    this.#stateWriter.offer({ ownership, peers: this.#membership.ownerGossipAddresses() })
+  }
+
+  /**
+   * True once this node may coordinate requests: it has joined its seeds (a `--join` list, or the
+   * other owners it persisted) and merged their ownership set by push/pull. Before that its
+   * placement may be out of date — in the worst case "a cluster of one" reading its own stale
+   * copy — so the API answers 503 NOT_READY instead.
+   */
+  get canCoordinate(): boolean {
+    return !this.#isClosed && this.#membership.hasJoined
   }
 
   /** True when joined, no inbound handoff is left, and not leaving. */
@@ -307,6 +348,7 @@ export class ClusterRuntime {
     await this.#transport?.close()
     await this.#rpcServer.close()
     await this.#hintStore.close?.()
+    await this.#stateWriter?.flushed()
   }
 
   #gossipIntervalMs(): number {
@@ -330,6 +372,7 @@ export class ClusterRuntime {
     for (const name of membership.ownership.keys()) {
       this.#driver.setReachable(name, membership.isAlive(name))
     }
+    this.#persistState(membership.ownership)
     const owners = ownershipMembers(membership.ownership)
     if (!sameNames(owners, this.#placement.owners)) {
       this.#placement = this.#compute(owners)
@@ -379,6 +422,19 @@ async function dropWholePartition(engine: Engine, partition: number): Promise<vo
     const { done } = await engine.dropPartition({ partition, limit: 1_000 })
     if (done) return
   }
+}
+
+// The addresses to join: the configured ones, plus — when the persisted ownership set has other
+// members — where those were last seen, so a restarted node rejoins (and waits to have joined
+// before it coordinates) even without `--join`.
+function seedsOf(
+  configured: readonly string[],
+  persisted: ClusterState | undefined,
+  self: string,
+): string[] {
+  const others = persisted === undefined ? [] : ownershipMembers(persisted.ownership)
+  if (!others.some((name) => name !== self)) return [...configured]
+  return [...new Set([...configured, ...persisted!.peers])]
 }
 
 function joinList(join: string): string[] {

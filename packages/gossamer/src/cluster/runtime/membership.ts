@@ -47,6 +47,11 @@ export interface MembershipOptions {
   readonly secretKey?: Uint8Array | undefined
   /** Addresses to join (empty: this node starts a cluster). */
   readonly join: readonly string[]
+  /**
+   * The ownership set this node persisted before it stopped (`cluster-state-file.ts`), so a
+   * restarted node starts from the cluster's placement instead of a cluster of one.
+   */
+  readonly initialOwnership?: OwnershipSet | undefined
   readonly partitionCount: number
   /** This node's HTTP base URL and RPC address, advertised in metadata. */
   readonly httpUrl: string
@@ -105,7 +110,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
     super()
     this.name = options.name
     this.#options = options
-    this.#ownership = joinOwnership(new Map(), options.name)
+    const persisted = options.initialOwnership ?? new Map()
+    const mine = persisted.get(options.name)
+    // A node the cluster had removed (or that was leaving) when it stopped joins again as a new
+    // owner: it streams its partitions in instead of trusting its old copy.
+    this.#rejoinedAfterRemoval = mine !== undefined && mine.state !== 'member'
+    this.#ownership = mine?.state === 'member' ? persisted : joinOwnership(persisted, options.name)
     this.#hasJoined = options.join.length === 0
     this.joined = new Promise((resolve) => {
       this.#resolveJoined = resolve
@@ -162,6 +172,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** The current ownership set. */
   get ownership(): OwnershipSet {
     return this.#ownership
+  }
+
+  /**
+   * Gossip addresses of the other owners memberlist knows (alive, suspect or dead, not left):
+   * where this node can rejoin after a restart.
+   */
+  ownerGossipAddresses(): string[] {
+    const out: string[] = []
+    for (const node of this.#memberlist.allNodes()) {
+      if (node.name === this.name || node.state === 'left') continue
+      if (this.#ownership.get(node.name)?.state !== 'member') continue
+      if (decodeNodeMeta(node.meta) !== undefined) out.push(node.address)
+    }
+    return out
   }
 
   /** Every member memberlist knows, dead and left ones included until reaped. */
