@@ -16,7 +16,13 @@
 import { createHash } from 'node:crypto'
 import { checkHistory, checkReplicasAgree, type Violation } from '../testing/history/checker.ts'
 import type { HistorySummary, Operation } from '../testing/history/history.ts'
-import { collectReplicas, checkDeletesByVersion, newestOf, pendingHints, viewProblems } from './checks.ts'
+import {
+  checkDeletesByVersion,
+  collectReplicas,
+  newestOf,
+  pendingHints,
+  viewProblems,
+} from './checks.ts'
 import { EventQueue } from './event-queue.ts'
 import { FaultScheduler } from './faults.ts'
 import { SeededRandom } from './memberlist-parts.ts'
@@ -73,7 +79,11 @@ export class ClusterSim {
     this.#isLogging = settings.isLogging ?? true
     this.random = new SeededRandom(options.seed)
     this.network = new SimNetwork(this.random.fork('network'))
-    this.transport = new SimTransport({ queue: this.queue, network: this.network, nodes: this.nodes })
+    this.transport = new SimTransport({
+      queue: this.queue,
+      network: this.network,
+      nodes: this.nodes,
+    })
     const skew = this.random.fork('clock-skew')
     const world = {
       options,
@@ -171,7 +181,11 @@ export class ClusterSim {
       isDone = this.#convergenceProblems(nodes, workload).length === 0
       return isDone
     })
-    const ok = this.queue.runUntil(startMs + this.options.convergeBoundMs, EVENT_BUDGET, () => isDone)
+    const ok = this.queue.runUntil(
+      startMs + this.options.convergeBoundMs,
+      EVENT_BUDGET,
+      () => isDone,
+    )
     if (!ok) return undefined
     this.record(`converged after ${(this.queue.nowMs - startMs).toFixed(0)} ms`)
     return this.queue.nowMs - startMs
@@ -237,7 +251,10 @@ export class ClusterSim {
 }
 
 /** Runs one simulation. */
-export function runSimulation(options: SimOptions, settings: { isLogging?: boolean } = {}): SimResult {
+export function runSimulation(
+  options: SimOptions,
+  settings: { isLogging?: boolean } = {},
+): SimResult {
   return new ClusterSim(options, settings).run()
 }
 

@@ -81,21 +81,29 @@ export class FaultScheduler {
   #inject(kind: FaultKind): void {
     switch (kind) {
       case 'isolate':
-        return this.#isolate()
+        this.#isolate()
+        break
       case 'split':
-        return this.#split()
+        this.#split()
+        break
       case 'asymmetric':
-        return this.#asymmetric()
+        this.#asymmetric()
+        break
       case 'crash':
-        return this.#crash(false)
+        this.#crash(false)
+        break
       case 'power-loss':
-        return this.#crash(true)
+        this.#crash(true)
+        break
       case 'clock-jump':
-        return this.#clockJump()
+        this.#clockJump()
+        break
       case 'slow-disk':
-        return this.#slowDisk()
+        this.#slowDisk()
+        break
       case 'lossy':
-        return this.#lossy()
+        this.#lossy()
+        break
     }
   }
 
@@ -147,7 +155,9 @@ export class FaultScheduler {
     if (victims.length === 0) return
     const downMs = t.options.downtimeMinMs + this.#exp(2_000)
     for (const node of victims) node.crash()
-    t.log(`fault ${all ? 'power-loss' : 'crash'} ${victims.map((n) => n.name).join(',')} for ${downMs.toFixed(0)} ms`)
+    t.log(
+      `fault ${all ? 'power-loss' : 'crash'} ${victims.map((n) => n.name).join(',')} for ${downMs.toFixed(0)} ms`,
+    )
     t.queue.after(downMs, () => {
       for (const node of victims) if (this.#isActive && !node.isUp) t.restart(node)
     })

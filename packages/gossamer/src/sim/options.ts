@@ -86,6 +86,13 @@ export interface SimOptions {
   /** Shortest downtime of a crashed node, ms (must exceed backward clock jumps; see docs). */
   readonly downtimeMinMs: number
   /**
+   * Persist the ownership set and start from it after a restart, as the runtime's
+   * `cluster-state.json` does. Off reproduces the earlier runtime, where a node restarted inside
+   * a minority partition joined that minority with a partial ownership set and coordinated with a
+   * wrong placement (stale reads; see docs/simulation.md, findings).
+   */
+  readonly persistOwnership: boolean
+  /**
    * Injected bug, for testing the checker: replicas acknowledge a write before it is durable
    * (the reply is sent at once, the commit happens later). Must produce lost writes.
    */
@@ -117,6 +124,7 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'seed'> = {
   tickMs: 20,
   antiEntropyIntervalMs: 2_000,
   downtimeMinMs: 2_000,
+  persistOwnership: true,
   ackBeforePersist: false,
 }
 

@@ -44,7 +44,12 @@ import {
 } from '../replication/coordinator.ts'
 import { HashTree, scanPartitionEntries } from '../replication/hash-tree.ts'
 import { HintedHandoff, type HintWrite, MemoryHintStore } from '../replication/hinted-handoff.ts'
-import type { KeyedRecord, Outgoing, ReplicationMessage } from '../replication/messages.ts'
+import type {
+  KeyedRecord,
+  Outgoing,
+  PutMessage,
+  ReplicationMessage,
+} from '../replication/messages.ts'
 import { handleGet, handleHintDeliver, handlePut } from '../replication/replica.ts'
 import { computePlacement, type Placement } from '../ring/partitioner.ts'
 import type { StoredRecord, WriteEntry } from '../storage/engine.ts'
@@ -75,7 +80,10 @@ export interface SimWorld {
     to: string,
     message: ReplicationMessage,
     timeoutMs: number,
-    handlers: { onReply(reply: ReplicationMessage | undefined): void; onFailure(why: string): void },
+    handlers: {
+      onReply(reply: ReplicationMessage | undefined): void
+      onFailure(why: string): void
+    },
   ): void
   addressOf(name: string): Address
 }
@@ -114,6 +122,11 @@ export class SimNode {
   readonly engine = new MemoryEngine()
   /** Durable hints: survive crashes. */
   readonly hintStore = new MemoryHintStore()
+  /**
+   * The persisted cluster state (the runtime's `cluster-state.json`): the ownership set, written
+   * on every change once joined, read at restart. Survives crashes. Off: `persistOwnership`.
+   */
+  persistedOwnership: OwnershipSet | undefined
   readonly stats: SimNodeStats = { commits: 0, droppedCommits: 0, skewRefusals: 0, readRepairs: 0 }
   epoch = 0
   isUp = false
@@ -167,7 +180,9 @@ export class SimNode {
     const { options } = world
     this.isUp = true
     this.#random = world.random.fork(`driver:${this.name}:${this.epoch}`)
-    this.ownership = joinOwnership(new Map(), this.name)
+    const persisted = options.persistOwnership ? (this.persistedOwnership ?? new Map()) : new Map()
+    this.ownership =
+      persisted.get(this.name)?.state === 'member' ? persisted : joinOwnership(persisted, this.name)
     this.#broadcasts = []
     this.#placement()
     this.hints = new HintedHandoff({ deliveryTimeoutMs: options.requestTimeoutMs })
@@ -287,6 +302,12 @@ export class SimNode {
       this.#changeOwnership(joinOwnership(this.ownership, this.name), [this.name])
     }
     this.#queueBroadcast([this.name])
+    this.#persistOwnership()
+  }
+
+  #persistOwnership(): void {
+    if (this.joined && this.#world.options.persistOwnership)
+      this.persistedOwnership = this.ownership
   }
 
   #delegates(): Delegates {
@@ -318,13 +339,15 @@ export class SimNode {
     this.#queueBroadcast(names)
     this.#placement()
     this.#setAntiEntropyPartitions()
+    this.#persistOwnership()
   }
 
   #queueBroadcast(names: readonly string[]): void {
     const delta = pickOwnership(this.ownership, names)
     if (delta.size === 0) return
     this.#broadcasts = this.#broadcasts.filter((b) => !b.names.every((n) => names.includes(n)))
-    const transmits = RETRANSMIT_MULT * Math.max(1, Math.ceil(Math.log10(this.core.numMembers() + 1)))
+    const transmits =
+      RETRANSMIT_MULT * Math.max(1, Math.ceil(Math.log10(this.core.numMembers() + 1)))
     this.#broadcasts.push({ names, payload: encodeOwnership(delta), transmitsLeft: transmits })
     while (this.#broadcasts.length > BROADCAST_QUEUE_MAX) this.#broadcasts.shift()
   }
@@ -388,7 +411,10 @@ export class SimNode {
   // ---- client requests (coordinator side) ----
 
   /** Coordinates a put (value) or delete (null). `done` runs once, unless this node crashes. */
-  write(input: { key: string; value: Uint8Array | null; w: Consistency }, done: (r: WriteResult) => void): void {
+  write(
+    input: { key: string; value: Uint8Array | null; w: Consistency },
+    done: (r: WriteResult) => void,
+  ): void {
     const placement = this.placement
     const partition = placement.partitionOf(input.key)
     const replicas = placement.preferenceList(partition)
@@ -478,7 +504,7 @@ export class SimNode {
         onFailure: () => this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs())),
       })
     }
-    if (step.completed !== undefined && step.completed.ok && step.completed.newest !== undefined) {
+    if (step.completed?.ok && step.completed.newest !== undefined) {
       // The API layer lets the HLC observe what a read returned (causality for later writes).
       this.#observe(step.completed.newest.version)
     }
@@ -511,7 +537,10 @@ export class SimNode {
 
   #send(
     out: Outgoing,
-    handlers: { onReply(reply: ReplicationMessage | undefined): void; onFailure(why: string): void },
+    handlers: {
+      onReply(reply: ReplicationMessage | undefined): void
+      onFailure(why: string): void
+    },
   ): void {
     const type = out.message.type
     const timeoutMs = this.#world.options.requestTimeoutMs
@@ -536,26 +565,18 @@ export class SimNode {
 
   /** One replication request from `from` (the runtime's `ReplicationDriver.handle`). */
   handleRequest(from: string, message: ReplicationMessage, respond: Responder): void {
-    const store = this.engine
     switch (message.type) {
-      case 'put': {
-        if (!this.#acceptVersion(message.record, respond)) return
-        const step = handlePut({ store, hints: this.hints, from, message })
-        for (const hint of step.hintPersist) {
-          const reply = hint.thenSend.find((out) => out.to === from)?.message
-          return this.#persistHints(hint.writes, () => respond.reply(reply))
-        }
-        for (const after of step.persist) {
-          return this.#persist(after.entries, () => respond.reply(after.thenSend[0]?.message))
-        }
-        return respond.reply(step.send.find((out) => out.to === from)?.message)
-      }
+      case 'put':
+        this.#handlePut(from, message, respond)
+        break
       case 'get':
-        return respond.reply(handleGet({ store, from, message }).message)
+        respond.reply(handleGet({ store: this.engine, from, message }).message)
+        break
       case 'hint-deliver': {
-        if (!this.#acceptVersion(message.record, respond)) return
-        const step = handleHintDeliver({ store, from, message })
-        return this.#persist(step.entries, () => respond.reply(step.thenSend[0]?.message))
+        if (!this.#acceptVersion(message.record, respond)) break
+        const step = handleHintDeliver({ store: this.engine, from, message })
+        this.#persist(step.entries, () => respond.reply(step.thenSend[0]?.message))
+        break
       }
       case 'aae-hashes-request':
       case 'aae-keys':
@@ -566,12 +587,30 @@ export class SimNode {
             : message
         const step = this.aae.onMessage(from, incoming, this.wallMs())
         const reply = step.send.find((out) => out.to === from)?.message
-        return this.#persistAll(step.persist, () => respond.reply(reply))
+        this.#persistAll(step.persist, () => respond.reply(reply))
+        break
       }
       default:
         // Rebalancing is not simulated (ownership is static after bootstrap; see docs).
-        return respond.reply(undefined)
+        respond.reply(undefined)
     }
+  }
+
+  #handlePut(from: string, message: PutMessage, respond: Responder): void {
+    if (!this.#acceptVersion(message.record, respond)) return
+    const step = handlePut({ store: this.engine, hints: this.hints, from, message })
+    const hint = step.hintPersist[0]
+    if (hint !== undefined) {
+      const reply = hint.thenSend.find((out) => out.to === from)?.message
+      this.#persistHints(hint.writes, () => respond.reply(reply))
+      return
+    }
+    const after = step.persist[0]
+    if (after !== undefined) {
+      this.#persist(after.entries, () => respond.reply(after.thenSend[0]?.message))
+      return
+    }
+    respond.reply(step.send.find((out) => out.to === from)?.message)
   }
 
   #acceptVersion(record: StoredRecord, respond: Responder): boolean {
@@ -652,13 +691,13 @@ export class SimNode {
   }
 
   #persist(entries: readonly WriteEntry[], then: () => void): void {
-    if (entries.length === 0) return then()
-    this.#commit(() => this.engine.writeBatchSync(entries), then)
+    if (entries.length === 0) then()
+    else this.#commit(() => this.engine.writeBatchSync(entries), then)
   }
 
   #persistHints(writes: readonly HintWrite[], then: () => void): void {
-    if (writes.length === 0) return then()
-    this.#commit(() => this.hintStore.apply(writes), then)
+    if (writes.length === 0) then()
+    else this.#commit(() => this.hintStore.apply(writes), then)
   }
 
   /**
@@ -669,7 +708,8 @@ export class SimNode {
   #commit(write: () => void, then: () => void): void {
     const { diskLatencyMeanMs, ackBeforePersist } = this.#world.options
     const nowMs = this.#world.queue.nowMs
-    const latencyMs = (0.2 - Math.log(1 - this.#random.float()) * diskLatencyMeanMs) * this.diskFactor
+    const latencyMs =
+      (0.2 - Math.log(1 - this.#random.float()) * diskLatencyMeanMs) * this.diskFactor
     const commitAtMs = Math.max(nowMs, this.#diskFreeAtMs) + latencyMs
     this.#diskFreeAtMs = commitAtMs
     this.#pendingCommits++

@@ -46,7 +46,11 @@ export class SimTransport {
   readonly #nodes: ReadonlyMap<string, SimNode>
   readonly #byIp = new Map<string, SimNode>()
 
-  constructor(input: { queue: EventQueue; network: SimNetwork; nodes: ReadonlyMap<string, SimNode> }) {
+  constructor(input: {
+    queue: EventQueue
+    network: SimNetwork
+    nodes: ReadonlyMap<string, SimNode>
+  }) {
     this.#queue = input.queue
     this.#network = input.network
     this.#nodes = input.nodes
@@ -91,25 +95,43 @@ export class SimTransport {
     const timeOut = () =>
       this.#queue.at(out.deadlineMs, () => finish({ ok: false, error: 'i/o timeout' }))
     const target = this.#byIp.get(ipKey(out.to))
-    if (target === undefined || !target.isUp || net.isBlocked(from.name, target.name)) {
-      return timeOut()
-    }
     const request = this.#streamCodec(out.message)
-    if (request === undefined) return timeOut()
+    if (
+      target === undefined ||
+      request === undefined ||
+      !target.isUp ||
+      net.isBlocked(from.name, target.name)
+    ) {
+      timeOut()
+      return
+    }
     this.#queue.after(net.delayMs(), () => {
-      if (!target.isUp || net.isBlocked(from.name, target.name)) return timeOut()
-      if (this.#queue.nowMs > out.deadlineMs) return finish({ ok: false, error: 'i/o timeout' })
-      const reply = target.core.handleStream(from.address, request)
-      target.afterCall()
-      if (!out.expectsReply) return finish({ ok: true })
-      if (net.isBlocked(target.name, from.name)) return timeOut()
-      this.#queue.after(net.delayMs(), () => {
-        if (this.#queue.nowMs > out.deadlineMs) return finish({ ok: false, error: 'i/o timeout' })
-        if (reply === undefined) return finish({ ok: false, error: 'EOF' })
-        const back = this.#streamCodec(reply)
-        finish(back === undefined ? { ok: false, error: 'codec' } : { ok: true, reply: back })
-      })
+      if (!target.isUp || net.isBlocked(from.name, target.name)) {
+        timeOut()
+      } else if (this.#queue.nowMs > out.deadlineMs) {
+        finish({ ok: false, error: 'i/o timeout' })
+      } else {
+        const reply = target.core.handleStream(from.address, request)
+        target.afterCall()
+        if (!out.expectsReply) finish({ ok: true })
+        else if (net.isBlocked(target.name, from.name)) timeOut()
+        else
+          this.#queue.after(net.delayMs(), () => this.#streamReply(out.deadlineMs, reply, finish))
+      }
     })
+  }
+
+  #streamReply(
+    deadlineMs: number,
+    reply: StreamMessage | undefined,
+    finish: (result: Parameters<SimNode['core']['onStreamResult']>[1]) => void,
+  ): void {
+    if (this.#queue.nowMs > deadlineMs) finish({ ok: false, error: 'i/o timeout' })
+    else if (reply === undefined) finish({ ok: false, error: 'EOF' })
+    else {
+      const back = this.#streamCodec(reply)
+      finish(back === undefined ? { ok: false, error: 'codec' } : { ok: true, reply: back })
+    }
   }
 
   /** One replication RPC; see the module header for the failure semantics. */
@@ -118,7 +140,10 @@ export class SimTransport {
     toName: string,
     message: ReplicationMessage,
     timeoutMs: number,
-    handlers: { onReply(reply: ReplicationMessage | undefined): void; onFailure(why: string): void },
+    handlers: {
+      onReply(reply: ReplicationMessage | undefined): void
+      onFailure(why: string): void
+    },
   ): void {
     this.stats.calls++
     const net = this.#network
@@ -132,7 +157,8 @@ export class SimTransport {
     const target = this.#nodes.get(toName)
     const request = this.#rpcCodec(from.name, message, 'request')
     if (target === undefined || request === undefined) {
-      return this.#queue.after(0, () => settle(() => handlers.onFailure('unknown peer')))
+      this.#queue.after(0, () => settle(() => handlers.onFailure('unknown peer')))
+      return
     }
     if (net.isBlocked(from.name, toName) || net.drops()) return
     const deliver = () => {
@@ -181,7 +207,8 @@ export class SimTransport {
     kind: 'request' | 'response',
   ): ReplicationMessage | undefined {
     const encoded = encodeReplicationMessage({ from, message })
-    if (encoded.kind !== kind) return this.#codecError(`rpc ${message.type}: encoded as ${encoded.kind}`)
+    if (encoded.kind !== kind)
+      return this.#codecError(`rpc ${message.type}: encoded as ${encoded.kind}`)
     const decoded = decodeReplicationMessage(encoded)
     if (!decoded.ok) return this.#codecError(`rpc ${message.type}: ${decoded.reason}`)
     if (kind === 'request' && decoded.value.from !== from) return this.#codecError('rpc from')

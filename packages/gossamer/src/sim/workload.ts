@@ -81,7 +81,9 @@ export class Workload {
       : 'quorum'
     const value = kind === 'put' ? `c${client}-${this.#nextValue++}` : undefined
     const id = this.history.invoke({ client, node: node.name, kind, key, value, consistency })
-    this.#log(`op#${id} invoke c${client} ${kind} ${key}${value === undefined ? '' : `=${value}`} ${consistency} via ${node.name}`)
+    this.#log(
+      `op#${id} invoke c${client} ${kind} ${key}${value === undefined ? '' : `=${value}`} ${consistency} via ${node.name}`,
+    )
     this.inFlight++
     let isDone = false
     const finish = (completion: Parameters<History['complete']>[1]) => {
@@ -90,7 +92,9 @@ export class Workload {
       this.inFlight--
       this.history.complete(id, completion)
       const detail = completion.version ?? completion.error ?? ''
-      this.#log(`op#${id} ${completion.outcome} ${completion.found === false ? 'not-found ' : ''}${detail}`)
+      this.#log(
+        `op#${id} ${completion.outcome} ${completion.found === false ? 'not-found ' : ''}${detail}`,
+      )
       this.#next(client)
     }
     // A coordinator that crashes never answers: the client gives up (outcome unknown).
