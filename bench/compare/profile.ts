@@ -3,6 +3,7 @@
  *
  *   npm run bench:profile                                  # single node, 5k keys, 5 s per phase
  *   PROFILE_SYSTEM=cluster npm run bench:profile           # 3 nodes N=3, quorum (profiles all three)
+ *   PROFILE_SYSTEM=bare npm run bench:profile              # the bare Fastify + LMDB handler of bench:single
  *   PROFILE_KEYS=100000 PROFILE_DURATION_S=10 npm run bench:profile
  *
  * The keys are first written by an unprofiled run; then, for each phase (GET only, PUT only), the
@@ -15,12 +16,15 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join, relative } from 'node:path'
-import { loadRequests, machine } from '../lib.ts'
-import { stopAll } from './processes.ts'
+import { loadRequests, machine, startServer } from '../lib.ts'
+import { stop, stopAll, track } from './processes.ts'
 import { type Deployment, startGossamerCluster, startGossamerSingle } from './systems.ts'
 import { gossamerVariant, type Operation, requestsFor } from './workload.ts'
 
-const system = process.env.PROFILE_SYSTEM === 'cluster' ? 'cluster' : 'single'
+const system =
+  process.env.PROFILE_SYSTEM === 'cluster' || process.env.PROFILE_SYSTEM === 'bare'
+    ? process.env.PROFILE_SYSTEM
+    : 'single'
 const keyCount = Number(process.env.PROFILE_KEYS ?? 5_000)
 const durationSec = Number(process.env.PROFILE_DURATION_S ?? 5)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -130,7 +134,21 @@ function table(
 
 async function start(dir: string, nodeArgs: string[]): Promise<Deployment> {
   process.env.BENCH_NODE_ARGS = nodeArgs.join(' ')
+  if (system === 'bare') return startBare(dir, nodeArgs)
   return system === 'cluster' ? startGossamerCluster(dir) : startGossamerSingle(dir)
+}
+
+// The floor of `bench:single` (bench/bare-server.ts), profiled the same way for comparison.
+async function startBare(dir: string, nodeArgs: string[]): Promise<Deployment> {
+  // startServer adds `--import tsx` in front of these.
+  const server = await startServer('bare', [...nodeArgs, 'bench/bare-server.ts', join(dir, 'bare')])
+  const proc = track('bare', server.child)
+  return {
+    urls: [server.http],
+    pids: [server.child.pid!],
+    commands: ['node --import tsx bench/bare-server.ts <dir>'],
+    stop: () => stop(proc),
+  }
 }
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-profile-'))
@@ -195,7 +213,7 @@ function summarizeDir(profDir: string, window: Window, heading: string): void {
 try {
   const dataDir = join(tmp, 'data')
   mkdirSync(dataDir)
-  if (system === 'single') {
+  if (system !== 'cluster') {
     const d = await start(dataDir, [])
     await preload(d)
     await d.stop()

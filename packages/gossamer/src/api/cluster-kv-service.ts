@@ -10,7 +10,9 @@
  *   a replica whose state changed in between refuses, and the client gets 412.
  * - `previous` (201 vs 200 on `PUT /v1/kv`, 404 on deletes of absent keys): a delete reads the
  *   key first (`r`); a put judges from this node's local copy when it replicates the key, and
- *   otherwise reports the key as new.
+ *   otherwise reports the key as new. When this node is the key's only replica, the driver
+ *   writes locally and reports the record the write replaced (read inside the same
+ *   transaction), so the put does not read the key first.
  * - Listing reads this node's local store only (see docs/cluster.md): with `--replicas all`
  *   that is every key; otherwise only the partitions this node replicates.
  */
@@ -33,7 +35,13 @@ export interface ClusterCoordinator {
     contentType?: string | undefined
     condition?: WriteCondition | undefined
     w: Consistency
-  }): Promise<CoreWriteResult & { readonly clockSkewRefusals?: number | undefined }>
+  }): Promise<
+    CoreWriteResult & {
+      readonly clockSkewRefusals?: number | undefined
+      /** Present when this node was the only replica and applied the write itself. */
+      readonly local?: { readonly previous: StoredRecord | undefined } | undefined
+    }
+  >
   read(input: { key: string; r: Consistency }): Promise<ReadResult>
 }
 
@@ -136,13 +144,18 @@ export class ClusterKvService implements KvApi {
     const { key, preconditions } = options
     let previous: LiveRecord | undefined
     let condition: WriteCondition | undefined
+    // Blind puts on the key's only replica learn the replaced record from the write itself.
+    let previousFromWrite = false
     if (preconditions?.ifMatch !== undefined || preconditions?.ifNoneMatch !== undefined) {
       previous = await this.get(key, { r: options.r })
       condition = planCondition(previous, preconditions)
     } else if (options.readFirst === true) {
       previous = await this.get(key, { r: options.r })
     } else {
-      previous = this.#localPrevious(key)
+      const placement = this.#placement()
+      const partition = placement.partitionOf(key)
+      if (isSoleReplica(placement, partition, this.#self)) previousFromWrite = true
+      else previous = this.#localPrevious(placement, partition, key)
     }
     const result = await this.#coordinator.write({
       key,
@@ -165,12 +178,15 @@ export class ClusterKvService implements KvApi {
       }
       throw failureError(result.error)
     }
+    if (previousFromWrite && result.local !== undefined) {
+      const replaced = result.local.previous
+      previous = isLive(replaced, this.#nowMs()) ? replaced : undefined
+    }
     return { version: result.version, previous }
   }
 
-  #localPrevious(key: string): LiveRecord | undefined {
-    const placement = this.#placement()
-    if (!placement.preferenceList(placement.partitionOf(key)).includes(this.#self)) return undefined
+  #localPrevious(placement: Placement, partition: number, key: string): LiveRecord | undefined {
+    if (!placement.preferenceList(partition).includes(this.#self)) return undefined
     const record: StoredRecord | undefined = this.#engine.getRecord(key)
     return isLive(record, this.#nowMs()) ? record : undefined
   }
@@ -183,6 +199,14 @@ export class ClusterKvService implements KvApi {
       )
     }
   }
+}
+
+// The driver's condition for its local write path (`ReplicationDriver.write`).
+function isSoleReplica(placement: Placement, partition: number, self: string): boolean {
+  if (placement.replicaCount !== 1) return false
+  const owners = placement.owners
+  if (owners.length === 1) return owners[0] === self
+  return placement.preferenceList(partition)[0] === self
 }
 
 function planCondition(

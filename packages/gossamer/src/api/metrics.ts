@@ -2,8 +2,20 @@
  * Prometheus metrics for one node, in a registry of its own (never prom-client's global one, so
  * that several nodes in one process — tests, embedded use — do not collide). Storage gauges are
  * computed when scraped.
+ *
+ * The per-request HTTP metrics are recorded into plain numbers (a count per status and a bucket
+ * histogram per route and method) and handed to prom-client only when scraped: prom-client
+ * hashes the label set on every `inc` / `observe`, which cost more than the rest of the metrics
+ * path together at tens of thousands of requests per second (docs/performance.md).
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  type Metric,
+  type MetricValueWithName,
+  Registry,
+} from 'prom-client'
 import type { Engine } from '../storage/engine.ts'
 
 /** HTTP methods reported as themselves; anything else is `OTHER` (bounded label values). */
@@ -23,29 +35,52 @@ export interface ReplicationMetricsSource {
   readonly antiEntropy: { readonly rounds: number; readonly repaired: number }
 }
 
+/** Upper bounds of the request latency histogram, in seconds. */
+const DURATION_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+] as const
+
+/** What one route and method answered so far. */
+interface RouteStats {
+  readonly route: string
+  readonly method: string
+  readonly countByStatus: Map<number, number>
+  /** Requests per latency bucket (not cumulative); the last slot is +Inf. */
+  readonly buckets: Float64Array
+  sumSeconds: number
+  count: number
+}
+
 /** The node's metrics and their registry. */
 export class NodeMetrics {
   readonly registry: Registry
   readonly httpRequests: Counter<'route' | 'method' | 'status'>
-  readonly httpDurationSeconds: Histogram<'route' | 'method'>
   readonly httpErrors: Counter<'code'>
+  // route -> method -> stats; both levels are bounded (route patterns, KNOWN_METHODS + OTHER).
+  readonly #routes = new Map<string, Map<string, RouteStats>>()
 
   constructor(options: { engine?: Engine | undefined; defaultMetrics?: boolean | undefined } = {}) {
     this.registry = new Registry()
     const registers = [this.registry]
+    const routes = this.#routes
     this.httpRequests = new Counter({
       name: 'gossamer_http_requests_total',
       help: 'HTTP requests answered, by route pattern, method and status code.',
       labelNames: ['route', 'method', 'status'],
       registers,
+      collect() {
+        this.reset()
+        for (const byMethod of routes.values()) {
+          for (const stats of byMethod.values()) {
+            const { route, method } = stats
+            for (const [status, count] of stats.countByStatus) {
+              this.inc({ route, method, status: String(status) }, count)
+            }
+          }
+        }
+      },
     })
-    this.httpDurationSeconds = new Histogram({
-      name: 'gossamer_http_request_duration_seconds',
-      help: 'Time from request received to response sent, by route pattern and method.',
-      labelNames: ['route', 'method'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    })
+    this.registry.registerMetric(durationHistogram(routes) as unknown as Metric)
     this.httpErrors = new Counter({
       name: 'gossamer_http_errors_total',
       help: 'Error responses, by GOSSAMER_ERR_* code.',
@@ -64,8 +99,40 @@ export class NodeMetrics {
     durationMs: number
   }): void {
     const method = KNOWN_METHODS.has(options.method) ? options.method : 'OTHER'
-    this.httpRequests.inc({ route: options.route, method, status: String(options.status) })
-    this.httpDurationSeconds.observe({ route: options.route, method }, options.durationMs / 1000)
+    const stats = this.#statsOf(options.route, method)
+    stats.countByStatus.set(options.status, (stats.countByStatus.get(options.status) ?? 0) + 1)
+    const seconds = options.durationMs / 1000
+    let bucket = 0
+    while (
+      bucket < DURATION_BUCKETS_SECONDS.length &&
+      seconds > DURATION_BUCKETS_SECONDS[bucket]!
+    ) {
+      bucket += 1
+    }
+    stats.buckets[bucket]! += 1
+    stats.sumSeconds += seconds
+    stats.count += 1
+  }
+
+  #statsOf(route: string, method: string): RouteStats {
+    let byMethod = this.#routes.get(route)
+    if (byMethod === undefined) {
+      byMethod = new Map()
+      this.#routes.set(route, byMethod)
+    }
+    let stats = byMethod.get(method)
+    if (stats === undefined) {
+      stats = {
+        route,
+        method,
+        countByStatus: new Map(),
+        buckets: new Float64Array(DURATION_BUCKETS_SECONDS.length + 1),
+        sumSeconds: 0,
+        count: 0,
+      }
+      byMethod.set(method, stats)
+    }
+    return stats
   }
 
   /**
@@ -145,5 +212,64 @@ export class NodeMetrics {
         this.set(engine.stats().keyCount)
       },
     })
+  }
+}
+
+/**
+ * `gossamer_http_request_duration_seconds` as a registry metric read from the route stats when
+ * scraped, in prom-client's histogram form (cumulative `_bucket` lines with `le` first, then
+ * `_sum` and `_count`).
+ */
+function durationHistogram(routes: Map<string, Map<string, RouteStats>>) {
+  const name = 'gossamer_http_request_duration_seconds'
+  const get = async () => {
+    const values: MetricValueWithName<string>[] = []
+    for (const byMethod of routes.values()) {
+      for (const stats of byMethod.values()) {
+        const { route, method } = stats
+        let cumulative = 0
+        DURATION_BUCKETS_SECONDS.forEach((le, i) => {
+          cumulative += stats.buckets[i]!
+          values.push({
+            metricName: `${name}_bucket`,
+            labels: { le, route, method },
+            value: cumulative,
+          })
+        })
+        values.push(
+          {
+            metricName: `${name}_bucket`,
+            labels: { le: '+Inf', route, method },
+            value: stats.count,
+          },
+          { metricName: `${name}_sum`, labels: { route, method }, value: stats.sumSeconds },
+          { metricName: `${name}_count`, labels: { route, method }, value: stats.count },
+        )
+      }
+    }
+    return {
+      name,
+      help: 'Time from request received to response sent, by route pattern and method.',
+      type: 'histogram',
+      values,
+      aggregator: 'sum',
+    }
+  }
+  return {
+    name,
+    help: 'Time from request received to response sent, by route pattern and method.',
+    type: 'histogram',
+    aggregator: 'sum',
+    get,
+    reset: () => {
+      for (const byMethod of routes.values()) {
+        for (const stats of byMethod.values()) {
+          stats.countByStatus.clear()
+          stats.buckets.fill(0)
+          stats.sumSeconds = 0
+          stats.count = 0
+        }
+      }
+    },
   }
 }

@@ -20,7 +20,13 @@ import type { HybridLogicalClock } from '../../hlc/hlc.ts'
 import { compareVersions } from '../../hlc/version.ts'
 import type { Logger } from '../../log.ts'
 import { AntiEntropy } from '../../replication/anti-entropy.ts'
-import type { Consistency } from '../../replication/consistency.ts'
+import {
+  type Consistency,
+  type ReplicaReport,
+  type ReplicationErrorCode,
+  type ReplicationFailure,
+  requiredCount,
+} from '../../replication/consistency.ts'
 import {
   type CoordinatorStep,
   ReadCoordinator,
@@ -44,7 +50,14 @@ import {
 } from '../../replication/rebalance.ts'
 import { handleGet, handleHintDeliver, handlePut } from '../../replication/replica.ts'
 import type { Placement } from '../../ring/partitioner.ts'
-import type { Engine, StoredRecord, WriteCondition, WriteEntry } from '../../storage/engine.ts'
+import type {
+  Engine,
+  StoredRecord,
+  WriteCondition,
+  WriteEntry,
+  WriteOutcome,
+} from '../../storage/engine.ts'
+import { isLive } from '../../storage/record-rules.ts'
 import { enginePartitionView, PartitionIndex, type PartitionView } from './partition-index.ts'
 import type { PeerTransport } from './transport.ts'
 
@@ -120,8 +133,15 @@ interface Pending<R> {
   skewRefusals?: number
 }
 
-/** A write's completion, plus how many replicas refused it for clock skew. */
-export type ClusterWriteResult = WriteResult & { readonly clockSkewRefusals?: number | undefined }
+/**
+ * A write's completion, plus how many replicas refused it for clock skew. `local` is present
+ * when this node was the key's only replica and applied the write itself (see `write`): it
+ * carries the record the write replaced, read inside the same transaction.
+ */
+export type ClusterWriteResult = WriteResult & {
+  readonly clockSkewRefusals?: number | undefined
+  readonly local?: { readonly previous: StoredRecord | undefined } | undefined
+}
 
 const REQUEST_ID_MAX = 0xffff_fffe
 const CLOCK_SKEW_CODE = 'GOSSAMER_ERR_CLOCK_SKEW'
@@ -320,10 +340,17 @@ export class ReplicationDriver {
     this.#aae.scheduleAll(this.#c.nowMs())
   }
 
-  /** Coordinates a write (any node coordinates any key). */
+  /**
+   * Coordinates a write (any node coordinates any key). When this node is the key's only
+   * replica (a lone node, or N = 1) and `w` asks for at most one ack, the write takes the local
+   * path of `#writeLocally` instead of a coordinator and a message to itself.
+   */
   write(input: ClusterWrite): Promise<ClusterWriteResult> {
     const placement = this.#c.placement()
     const partition = placement.partitionOf(input.key)
+    if (this.#isSoleReplica(placement, partition) && requiredCount(input.w, 1) <= 1) {
+      return this.#writeLocally(input)
+    }
     const replicas = placement.preferenceList(partition)
     const nowMs = this.#c.nowMs()
     const coordinator = new WriteCoordinator({
@@ -335,7 +362,11 @@ export class ReplicationDriver {
       condition: input.condition,
       w: input.w,
       replicas,
-      fallbacks: placement.orderedOwners(partition).slice(replicas.length),
+      // Computed only when a replica is unreachable or fails (ordering every owner per write
+      // costs a sort).
+      get fallbacks() {
+        return placement.orderedOwners(partition).slice(replicas.length)
+      },
       isReachable: this.#c.isReachable,
       hlc: this.#c.hlc,
       nowMs,
@@ -357,6 +388,13 @@ export class ReplicationDriver {
   async read(input: { key: string; r: Consistency }): Promise<ReadResult> {
     const placement = this.#c.placement()
     const partition = placement.partitionOf(input.key)
+    if (
+      this.#isSoleReplica(placement, partition) &&
+      requiredCount(input.r, 1) <= 1 &&
+      !this.#isStreamingIn(partition)
+    ) {
+      return this.#readLocally(input.key)
+    }
     const replicas = placement.preferenceList(partition)
     const result = await this.#readFrom(input, replicas)
     const previous = this.#previousPlacement?.preferenceList(partition)
@@ -383,6 +421,98 @@ export class ReplicationDriver {
       this.#reads.set(coordinator.requestId, pending)
       this.#applyRead(pending, coordinator, coordinator.start())
     })
+  }
+
+  // ---- local fast path: this node is the key's only replica ----
+
+  #isSoleReplica(placement: Placement, partition: number): boolean {
+    if (placement.replicaCount !== 1) return false
+    const owners = placement.owners
+    if (owners.length === 1) return owners[0] === this.#c.self
+    return placement.preferenceList(partition)[0] === this.#c.self
+  }
+
+  // A partition still streaming in answers gets with the previous replicas' copies as well
+  // (`#handleGet`): such reads keep the coordinated path.
+  #isStreamingIn(partition: number): boolean {
+    const state = this.#rebalance.stateOf(partition)
+    return state === 'pending' || state === 'receiving'
+  }
+
+  /**
+   * The read a coordinator would do with one replica that is this node, without the
+   * coordinator and the message to itself: the raw record, a record from too far in the future
+   * counted as nothing, liveness judged now. No read repair exists with a single replica.
+   */
+  #readLocally(key: string): ReadResult {
+    this.stats.reads += 1
+    let stored: StoredRecord | undefined
+    try {
+      stored = this.#c.engine.getRecord(key)
+    } catch (error) {
+      this.#c.logger.debug({ err: error, key }, 'local read failed')
+      const result = localFailure('GOSSAMER_ERR_QUORUM_NOT_REACHED', this.#c.self, 'failed')
+      this.#countFailure(result.error.code, 'read')
+      return result
+    }
+    const newest = this.#isSkewed(stored) ? undefined : stored
+    const record = isLive(newest, this.#c.nowMs()) ? newest : undefined
+    return { ok: true, record, newest, replies: 1 }
+  }
+
+  /**
+   * The write a coordinator would do with one replica that is this node: a version from the
+   * HLC, last-writer-wins and the condition decided inside the engine's transaction, `stale`
+   * counted as an ack, `condition_failed` as a precondition failure, a storage error as a
+   * failed replica (and a storage failure of the node). The request still times out at the
+   * coordinator's deadline (a pending entry that `#tick` expires).
+   */
+  #writeLocally(input: ClusterWrite): Promise<ClusterWriteResult> {
+    const version = this.#c.hlc.now()
+    const record: StoredRecord = {
+      version,
+      value: input.value,
+      expiresAtMs: input.expiresAtMs,
+      contentType: input.contentType,
+    }
+    const requestId = this.#requestId()
+    const deadlineMs = this.#c.nowMs() + this.#s.requestTimeoutMs
+    const self = this.#c.self
+    this.stats.writes += 1
+    this.#index.add(input.key)
+    return new Promise<ClusterWriteResult>((resolve) => {
+      const pending: Pending<ClusterWriteResult> = {
+        coordinator: localDeadline(requestId, deadlineMs, () => ({
+          ...localFailure('GOSSAMER_ERR_TIMEOUT', self, 'failed'),
+          version,
+        })),
+        resolve,
+        done: false,
+      }
+      this.#writes.set(requestId, pending)
+      const settle = (result: ClusterWriteResult) => {
+        this.#writes.delete(requestId)
+        this.#complete(pending, result)
+      }
+      this.#c.engine.write({ key: input.key, record, condition: input.condition }).then(
+        (outcome) => settle(localWriteResult(outcome, version, self)),
+        (error: unknown) => {
+          this.#c.onStorageFailure?.(error)
+          this.#c.logger.debug({ err: error, key: input.key }, 'local write failed')
+          settle({
+            ...localFailure('GOSSAMER_ERR_QUORUM_NOT_REACHED', self, 'failed'),
+            version,
+          })
+        },
+      )
+    })
+  }
+
+  #countFailure(code: ReplicationErrorCode, kind: 'read' | 'write'): void {
+    if (code === 'GOSSAMER_ERR_QUORUM_NOT_REACHED') this.stats.quorumFailures += 1
+    if (code === 'GOSSAMER_ERR_TIMEOUT') this.stats.timeouts += 1
+    if (kind === 'write') this.stats.writeFailures += 1
+    else this.stats.readFailures += 1
   }
 
   /** The local raw record of a key (admin route; no coordination). */
@@ -535,12 +665,7 @@ export class ReplicationDriver {
   #complete<R extends WriteResult | ReadResult>(pending: Pending<R>, result: R): void {
     if (pending.done) return
     pending.done = true
-    if (!result.ok) {
-      if (result.error.code === 'GOSSAMER_ERR_QUORUM_NOT_REACHED') this.stats.quorumFailures += 1
-      if (result.error.code === 'GOSSAMER_ERR_TIMEOUT') this.stats.timeouts += 1
-      if ('version' in result) this.stats.writeFailures += 1
-      else this.stats.readFailures += 1
-    }
+    if (!result.ok) this.#countFailure(result.error.code, 'version' in result ? 'write' : 'read')
     pending.resolve(result)
   }
 
@@ -895,6 +1020,65 @@ export class ReplicationDriver {
         (error: unknown) => this.#c.logger.warn({ err: error, partition }, 'drop failed'),
       )
     }
+  }
+}
+
+const NOTHING_TO_SEND: CoordinatorStep<never> = { send: [] }
+
+/** Stands in for a coordinator in `#writes` so that `#tick` and `close` expire a local write. */
+function localDeadline<R>(
+  requestId: number,
+  deadlineMs: number,
+  timedOut: () => R,
+): Pending<R>['coordinator'] & { readonly requestId: number } {
+  let isSettled = false
+  return {
+    requestId,
+    tick(nowMs: number): CoordinatorStep<R> {
+      if (isSettled || nowMs < deadlineMs) return NOTHING_TO_SEND
+      isSettled = true
+      return { send: [], completed: timedOut() }
+    },
+    get isSettled() {
+      return isSettled
+    },
+  }
+}
+
+function localFailure(
+  code: ReplicationErrorCode,
+  self: string,
+  status: ReplicaReport['status'],
+): { readonly ok: false; readonly error: ReplicationFailure } {
+  const verb = code === 'GOSSAMER_ERR_TIMEOUT' ? 'timed out with' : 'reached only'
+  return {
+    ok: false,
+    error: {
+      code,
+      message: `${verb} 0 of 1 required replica answers`,
+      required: 1,
+      received: 0,
+      replicas: [{ node: self, status }],
+    },
+  }
+}
+
+function localWriteResult(
+  outcome: WriteOutcome,
+  version: WriteResult['version'],
+  self: string,
+): ClusterWriteResult {
+  if (outcome.status === 'condition_failed') {
+    return { ...localFailure('GOSSAMER_ERR_PRECONDITION_FAILED', self, 'rejected'), version }
+  }
+  // `stale`: this node already holds a newer version, which the write is superseded by.
+  const previous = outcome.status === 'applied' ? outcome.previous : outcome.current
+  return {
+    ok: true,
+    version,
+    acks: 1,
+    replicas: [{ node: self, status: 'acked' }],
+    local: { previous },
   }
 }
 
