@@ -108,8 +108,10 @@ interface PendingRequest<R> {
 
 /** Counters of one node (summed into the run summary). */
 export interface SimNodeStats {
+  /** Disk transactions (group commits). */
   commits: number
-  droppedCommits: number
+  /** Writes lost in a crash before they were committed. */
+  droppedWrites: number
   skewRefusals: number
   readRepairs: number
 }
@@ -127,7 +129,12 @@ export class SimNode {
    * on every change once joined, read at restart. Survives crashes. Off: `persistOwnership`.
    */
   persistedOwnership: OwnershipSet | undefined
-  readonly stats: SimNodeStats = { commits: 0, droppedCommits: 0, skewRefusals: 0, readRepairs: 0 }
+  readonly stats: SimNodeStats = {
+    commits: 0,
+    droppedWrites: 0,
+    skewRefusals: 0,
+    readRepairs: 0,
+  }
   epoch = 0
   isUp = false
   joined = false
@@ -147,8 +154,9 @@ export class SimNode {
   #writes = new Map<number, PendingRequest<WriteResult>>()
   #reads = new Map<number, PendingRequest<ReadResult>>()
   #nextRequestId = 1
-  #diskFreeAtMs = 0
-  #pendingCommits = 0
+  #isDiskBusy = false
+  #inFlightBatch = 0
+  #nextBatch: Array<{ readonly write: () => void; readonly afterCommit: () => void }> = []
   #gossipTickAtMs: number | undefined
 
   constructor(world: SimWorld, name: string) {
@@ -219,9 +227,10 @@ export class SimNode {
     this.joined = false
     this.epoch++
     this.core.shutdown()
-    this.stats.droppedCommits += this.#pendingCommits
-    this.#pendingCommits = 0
-    this.#diskFreeAtMs = 0
+    this.stats.droppedWrites += this.#inFlightBatch + this.#nextBatch.length
+    this.#inFlightBatch = 0
+    this.#nextBatch = []
+    this.#isDiskBusy = false
     this.#gossipTickAtMs = undefined
     this.#writes = new Map()
     this.#reads = new Map()
@@ -701,26 +710,35 @@ export class SimNode {
   }
 
   /**
-   * One commit on the simulated disk: commits are serial (FIFO) with an exponential latency
-   * scaled by the slow-disk factor. `then` (the reply that needs durability) runs after the
-   * commit, or at once under the `ackBeforePersist` bug switch. A crash in between drops both.
+   * One write on the simulated disk, with group commit as lmdb-js batches asynchronous writes:
+   * writes that arrive while a commit is in flight form the next batch, committed as one
+   * transaction when the current one finishes. A commit takes an exponential latency scaled by
+   * the slow-disk factor. `then` (the reply that needs durability) runs after its batch
+   * committed, or at once under the `ackBeforePersist` bug switch. A crash drops both.
    */
   #commit(write: () => void, then: () => void): void {
-    const { diskLatencyMeanMs, ackBeforePersist } = this.#world.options
-    const nowMs = this.#world.queue.nowMs
-    const latencyMs =
-      (0.2 - Math.log(1 - this.#random.float()) * diskLatencyMeanMs) * this.diskFactor
-    const commitAtMs = Math.max(nowMs, this.#diskFreeAtMs) + latencyMs
-    this.#diskFreeAtMs = commitAtMs
-    this.#pendingCommits++
+    const ackBeforePersist = this.#world.options.ackBeforePersist
+    this.#nextBatch.push({ write, afterCommit: ackBeforePersist ? () => {} : then })
     if (ackBeforePersist) then()
-    this.#world.queue.at(
-      commitAtMs,
+    if (!this.#isDiskBusy) this.#startBatch()
+  }
+
+  #startBatch(): void {
+    const batch = this.#nextBatch
+    this.#nextBatch = []
+    this.#isDiskBusy = true
+    this.#inFlightBatch = batch.length
+    const meanMs = this.#world.options.diskLatencyMeanMs
+    const latencyMs = (0.2 - Math.log(1 - this.#random.float()) * meanMs) * this.diskFactor
+    this.#world.queue.after(
+      latencyMs,
       this.guard(() => {
-        this.#pendingCommits--
+        this.#inFlightBatch = 0
         this.stats.commits++
-        write()
-        if (!ackBeforePersist) then()
+        for (const item of batch) item.write()
+        for (const item of batch) item.afterCommit()
+        this.#isDiskBusy = false
+        if (this.#nextBatch.length > 0) this.#startBatch()
       }),
     )
   }
