@@ -69,6 +69,10 @@ export function buildApp(components: AppComponents): FastifyInstance {
     loggerInstance: components.logger as FastifyBaseLogger,
     // Per-request log lines cost throughput; metrics count requests instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger either (pino builds one with the request id bound for every
+    // request, a measurable share of a GET): handlers log on the app's logger and name the
+    // request id themselves when they log at all (the error handler).
+    childLoggerFactory: (logger) => logger,
     bodyLimit: seedBodyLimitBytes(config),
     // Our own hook answers requests that arrive while closing, in the JSON error shape.
     return503OnClosing: false,
@@ -95,8 +99,10 @@ export function buildApp(components: AppComponents): FastifyInstance {
     // 503/504 are expected operating outcomes (not ready, quorum or deadline missed): counted
     // in metrics, logged at debug; other 5xx are bugs or storage failures.
     if (mapped.httpStatus === 503 || mapped.httpStatus === 504) {
-      request.log.debug({ code: mapped.code }, mapped.message)
-    } else if (mapped.httpStatus >= 500) request.log.error({ err: error }, 'request failed')
+      request.log.debug({ reqId: request.id, code: mapped.code }, mapped.message)
+    } else if (mapped.httpStatus >= 500) {
+      request.log.error({ reqId: request.id, err: error }, 'request failed')
+    }
     sendError(reply, mapped, components.metrics)
   })
   instrument(app, components.metrics)

@@ -42,6 +42,7 @@ import { notFound } from './seed-routes.ts'
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 
 const CONTENT_TYPE_MAX_LENGTH = 256
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 interface KvDeps {
   readonly kv: KvApi
@@ -81,9 +82,13 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
         w: consistencyParam(req.query, 'w'),
         r: consistencyParam(req.query, 'r'),
       })
-      reply.header('etag', etagOf(result.version))
-      reply.code(result.previous === undefined ? 201 : 200)
-      return { key, version: formatVersion(result.version) }
+      const version = formatVersion(result.version)
+      // The body is built here rather than serialized from an object: same JSON, less work.
+      return reply
+        .header('etag', `"${version}"`)
+        .code(result.previous === undefined ? 201 : 200)
+        .type(JSON_CONTENT_TYPE)
+        .send(`{"key":${JSON.stringify(key)},"version":${JSON.stringify(version)}}`)
     },
   )
   app.delete('/v1/kv/*', async (request, reply) => {
