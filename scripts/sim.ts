@@ -5,6 +5,7 @@
  *   node --import tsx scripts/sim.ts --swarm --seed 42 --runs 100     # 100 seeds, knobs drawn from each
  *   node --import tsx scripts/sim.ts --seed 7 --log                   # print the event transcript
  *
+ * `--reconnect 10s` turns on the Serf-style reconnect the runtime lacks (docs/simulation.md).
  * `--seed commit` uses `git rev-parse HEAD`. `--runs N` runs N seeds (numeric seeds count up;
  * other seeds get `/1`, `/2`… appended). A failing run prints its violations and the exact command
  * that reproduces it; the exit code is 1 when any run failed.
@@ -30,13 +31,14 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     log: { type: 'boolean', default: false },
     'inject-bug': { type: 'string' },
+    reconnect: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
 
 if (values.help) {
   console.log(
-    'usage: sim.ts --seed <n|git-hash|commit> [--nodes N] [--duration 60s] [--swarm] [--runs N] [--log] [--inject-bug ack-before-persist]',
+    'usage: sim.ts --seed <n|git-hash|commit> [--nodes N] [--duration 60s] [--swarm] [--runs N] [--log] [--reconnect 10s] [--inject-bug ack-before-persist]',
   )
   process.exit(0)
 }
@@ -58,6 +60,8 @@ function seedAt(base: string, index: number): string {
 const overrides: Partial<SimOptions> = {}
 if (values.nodes !== undefined) overrides.nodeCount = Number(values.nodes)
 if (values.duration !== undefined) overrides.durationMs = parseDurationMs(values.duration)
+if (values.reconnect !== undefined)
+  overrides.reconnectIntervalMs = parseDurationMs(values.reconnect)
 if (values['inject-bug'] === 'ack-before-persist') overrides.ackBeforePersist = true
 else if (values['inject-bug'] !== undefined) throw new Error(`unknown bug ${values['inject-bug']}`)
 
@@ -66,6 +70,7 @@ function reproduce(seed: string): string {
   if (values.swarm) parts.push('--swarm')
   if (values.nodes !== undefined) parts.push(`--nodes ${values.nodes}`)
   if (values.duration !== undefined) parts.push(`--duration ${values.duration}`)
+  if (values.reconnect !== undefined) parts.push(`--reconnect ${values.reconnect}`)
   if (values['inject-bug'] !== undefined) parts.push(`--inject-bug ${values['inject-bug']}`)
   return parts.join(' ')
 }

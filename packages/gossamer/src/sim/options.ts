@@ -93,6 +93,12 @@ export interface SimOptions {
    */
   readonly persistOwnership: boolean
   /**
+   * Serf-style reconnect: every interval, each node joins the owners memberlist does not see
+   * alive (0: off, as the runtime today). Without it a partition in which both sides declared
+   * each other dead can leave the membership split for good (docs/simulation.md, findings).
+   */
+  readonly reconnectIntervalMs: number
+  /**
    * Injected bug, for testing the checker: replicas acknowledge a write before it is durable
    * (the reply is sent at once, the commit happens later). Must produce lost writes.
    */
@@ -125,6 +131,7 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'seed'> = {
   antiEntropyIntervalMs: 2_000,
   downtimeMinMs: 2_000,
   persistOwnership: true,
+  reconnectIntervalMs: 0,
   ackBeforePersist: false,
 }
 

@@ -218,6 +218,29 @@ export class SimNode {
     this.joined = seeds.length === 0
     if (seeds.length > 0) this.#join(seeds)
     this.#scheduleTick()
+    this.#scheduleReconnect()
+  }
+
+  /**
+   * Serf-style reconnect (option `reconnectIntervalMs`; the runtime has none yet): every
+   * interval, a joined node pushes/pulls with the owners memberlist does not see alive, so two
+   * sides that declared each other dead during a partition find each other again after it.
+   */
+  #scheduleReconnect(): void {
+    const intervalMs = this.#world.options.reconnectIntervalMs
+    if (intervalMs <= 0) return
+    const jitterMs = this.#random.float() * intervalMs * 0.25
+    this.#world.queue.after(
+      intervalMs + jitterMs,
+      this.guard(() => {
+        const lost = members(this.ownership).filter((name) => !this.isReachable(name))
+        if (this.joined && lost.length > 0) {
+          this.core.join(lost.map((name) => this.#world.addressOf(name)))
+          this.afterCall()
+        }
+        this.#scheduleReconnect()
+      }),
+    )
   }
 
   /** Kills the process: in-memory state and un-committed writes are gone. */
@@ -280,7 +303,7 @@ export class SimNode {
         return
       }
       case 'joinComplete':
-        this.#onJoinComplete(output.successCount)
+        this.#onJoinComplete(output.joinId, output.successCount)
         return
       default:
         return
@@ -288,15 +311,19 @@ export class SimNode {
   }
 
   #join(seeds: readonly string[]): void {
-    const world = this.#world
-    this.core.join(seeds.map((name) => world.addressOf(name)))
-    this.afterCall()
     this.#joinSeeds = seeds
+    this.#bootJoinId = this.core.join(seeds.map((name) => this.#world.addressOf(name)))
+    this.afterCall()
   }
 
   #joinSeeds: readonly string[] = []
+  #bootJoinId = -1
 
-  #onJoinComplete(successCount: number): void {
+  #onJoinComplete(joinId: number, successCount: number): void {
+    if (joinId !== this.#bootJoinId) {
+      if (successCount > 0) this.#world.log(`${this.name} reconnected to ${successCount} owner(s)`)
+      return
+    }
     if (successCount === 0) {
       const retryMs = 500 + this.#random.intBelow(500)
       this.#world.queue.after(
