@@ -83,7 +83,12 @@ export interface RebalanceConfig {
   readonly batchLimit: number
   /** A source silent this long is replaced by the next one. @default 10_000 */
   readonly requestTimeoutMs: number
-  /** Inbound transfers in progress at once. @default 4 */
+  /**
+   * Inbound transfers in progress at once. Most transfers of a young cluster are empty
+   * partitions (one request, one empty page), so the bound is wide enough to keep many round
+   * trips in flight; a transfer that finishes starts the next one at once (`onBatch`), not on
+   * the next tick. @default 32
+   */
   readonly maxConcurrentTransfers: number
 }
 
@@ -95,7 +100,7 @@ const EARLY_DONE_RECEIVERS_MAX = 64
 export const REBALANCE_DEFAULTS: RebalanceConfig = {
   batchLimit: 500,
   requestTimeoutMs: 10_000,
-  maxConcurrentTransfers: 4,
+  maxConcurrentTransfers: 32,
 }
 
 /** Handoff state of one partition on this node. */
@@ -147,6 +152,8 @@ export class Rebalance {
   // nodes; consumed when the plan arrives.
   readonly #doneEarly = new Map<number, Set<string>>()
   #nextTransferId = 1
+  // The reachability view of the last tick: lets a finished transfer start the next one at once.
+  #isReachable: (node: string) => boolean = () => true
 
   constructor(input: { self: string; config?: Partial<RebalanceConfig> | undefined }) {
     this.self = input.self
@@ -258,20 +265,46 @@ export class Rebalance {
 
   /** Starts transfers up to the concurrency bound; replaces silent sources. */
   tick(nowMs: number, isReachable: (node: string) => boolean): RebalanceStep {
+    this.#isReachable = isReachable
     const send: Outgoing[] = []
-    let active = [...this.#inbound.values()].filter((t) => t.state === 'receiving').length
+    let active = this.#activeCount()
     for (const transfer of this.#inboundInOrder()) {
       if (transfer.state === 'receiving' && nowMs >= transfer.deadlineMs) {
         const next = this.#switchSource(transfer, nowMs, isReachable)
         if (next !== undefined) send.push(next)
       } else if (transfer.state === 'pending' && active < this.config.maxConcurrentTransfers) {
-        transfer.state = 'receiving'
         active += 1
-        const next = this.#switchSource(transfer, nowMs, isReachable)
-        if (next !== undefined) send.push(next)
+        send.push(...this.#begin(transfer, nowMs))
       }
     }
     return { send, persist: [], drop: [] }
+  }
+
+  #activeCount(): number {
+    let active = 0
+    for (const transfer of this.#inbound.values()) if (transfer.state === 'receiving') active += 1
+    return active
+  }
+
+  #begin(transfer: Inbound, nowMs: number): Outgoing[] {
+    transfer.state = 'receiving'
+    const next = this.#switchSource(transfer, nowMs, this.#isReachable)
+    return next === undefined ? [] : [next]
+  }
+
+  // Starts pending transfers up to the concurrency bound (a transfer just finished).
+  #startPending(nowMs: number): Outgoing[] {
+    const send: Outgoing[] = []
+    let free = this.config.maxConcurrentTransfers - this.#activeCount()
+    if (free <= 0) return send
+    // Insertion order (plans insert in partition order); no sort on this per-page path.
+    for (const transfer of this.#inbound.values()) {
+      if (free <= 0) break
+      if (transfer.state !== 'pending') continue
+      free -= 1
+      send.push(...this.#begin(transfer, nowMs))
+    }
+    return send
   }
 
   /** A page from a source: persist it, then ask for the next or announce completion. */
@@ -286,16 +319,16 @@ export class Rebalance {
       return { send: [], persist: [], drop: [] }
     }
     const entries = batch.entries.map(({ key, record }: KeyedRecord) => ({ key, record }))
-    let thenSend: Outgoing[]
     if (batch.cursor === undefined) {
       transfer.state = 'received'
       const done: HandoffDoneMessage = { type: 'handoff-done', partition: batch.partition }
-      thenSend = transfer.notify.map((to) => ({ to, message: done }))
-    } else {
-      transfer.after = batch.cursor
-      transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
-      thenSend = [this.#request(transfer, from)]
+      const thenSend = transfer.notify.map((to) => ({ to, message: done }))
+      // The next transfers need not wait for this page to be durable: they are other partitions.
+      return { send: this.#startPending(nowMs), persist: [{ entries, thenSend }], drop: [] }
     }
+    transfer.after = batch.cursor
+    transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
+    const thenSend = [this.#request(transfer, from)]
     return { send: [], persist: [{ entries, thenSend }], drop: [] }
   }
 

@@ -120,6 +120,37 @@ describe('replication/rebalance: streaming', () => {
     assert.equal(holder.stateOf(2), 'dropped')
   })
 
+  it('a finished transfer starts the next pending one at once, so empty partitions stream without waiting for ticks', () => {
+    const receiver = new Rebalance({ self: 'new', config: { maxConcurrentTransfers: 2 } })
+    const partitions = [0, 1, 2, 3, 4, 5]
+    receiver.applyPlan({
+      moves: partitions.map((partition) => ({ partition, to: 'new', sources: ['old'] })),
+      drops: [],
+    })
+    const empty = new MemoryEngine()
+    const queue: Outgoing[] = [...receiver.tick(0, () => true).send]
+    assert.equal(queue.length, 2, 'the tick starts transfers up to the bound')
+    let inFlightMax = 0
+    for (let guard = 0; queue.length > 0 && guard < 100; guard++) {
+      inFlightMax = Math.max(inFlightMax, queue.length)
+      const out = queue.shift()!
+      assert.equal(out.message.type, 'handoff-request')
+      const request = out.message
+      if (request.type !== 'handoff-request') break
+      const batch = answerHandoffRequest({
+        store: empty,
+        request,
+        partitionOf: () => request.partition,
+        nowMs: 0,
+      })
+      const step = receiver.onBatch('old', batch!, 0)
+      queue.push(...step.send)
+    }
+    assert.ok(inFlightMax <= 2, 'never more transfers than the bound')
+    assert.equal(receiver.isReady, true, 'every partition arrived with a single tick')
+    for (const partition of partitions) assert.equal(receiver.stateOf(partition), 'received')
+  })
+
   it('switches to the next source when one stays silent, resuming from the cursor', () => {
     const receiver = new Rebalance({ self: 'new', config: { requestTimeoutMs: 100 } })
     receiver.applyPlan({ moves: [{ partition: 0, to: 'new', sources: ['s1', 's2'] }], drops: [] })
