@@ -43,6 +43,11 @@ export interface RpcClientOptions {
   readonly reconnectDelayMsMax?: number | undefined
   /** Give up a connection attempt after this long. @default 2000 */
   readonly connectTimeoutMs?: number | undefined
+  /**
+   * Source address of the connection (the node's bind address), so peers and packet filters
+   * see which node a connection comes from. @default chosen by the kernel
+   */
+  readonly localAddress?: string | undefined
 }
 
 /** Client counters (plain numbers). */
@@ -224,7 +229,10 @@ export class RpcClient {
   #connect(): void {
     if (this.#isClosed) return
     this.#metrics.connectAttempts++
-    const socket = connect({ host: this.#options.host, port: this.#options.port })
+    const { host, port, localAddress } = this.#options
+    const socket = connect(
+      localAddress === undefined ? { host, port } : { host, port, localAddress },
+    )
     const decoder = new FrameDecoder({
       maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     })

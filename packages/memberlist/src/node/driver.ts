@@ -13,7 +13,7 @@
  */
 
 import type { Socket as UdpSocket } from 'node:dgram'
-import { connect, type Server, type Socket } from 'node:net'
+import { connect, isIPv4, type Server, type Socket } from 'node:net'
 import type { MemberlistCore } from '../core/memberlist-core.ts'
 import type { Address, CoreOutput, MemberEvent, StreamResult } from '../core/ports.ts'
 import type { WireFailure } from '../wire/failure.ts'
@@ -230,7 +230,13 @@ export class NodeDriver {
       return
     }
     const remainingMs = Math.max(1, output.deadlineMs - systemClock.nowMs())
-    const socket = connect({ host: bytesToIp(output.to.ip), port: output.to.port })
+    const host = bytesToIp(output.to.ip)
+    const localAddress = sourceAddressFor(this.#options.bindAddr, host)
+    const socket = connect(
+      localAddress === undefined
+        ? { host, port: output.to.port }
+        : { host, port: output.to.port, localAddress },
+    )
     this.#streams.add(socket)
     const deadline = setTimeout(
       () => finish({ ok: false, error: 'i/o timeout' }),
@@ -412,4 +418,20 @@ function isDialable(address: Address): boolean {
 
 function formatFrom(address: Address): string {
   return `${bytesToIp(address.ip)}:${address.port}`
+}
+
+/**
+ * The source address of an outgoing stream: the bind address when it is a specific one of the
+ * target's family (as Go memberlist binds its UDP socket), so peers and packet filters see
+ * which node a connection comes from; otherwise the kernel's choice.
+ */
+export function sourceAddressFor(bindAddr: string, host: string): string | undefined {
+  if (bindAddr === '0.0.0.0' || bindAddr === '::' || bindAddr === '') return undefined
+  if (isIPv4(bindAddr) !== isIPv4(host)) return undefined
+  // A loopback source cannot reach another machine.
+  return isLoopback(bindAddr) && !isLoopback(host) ? undefined : bindAddr
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1'
 }

@@ -125,6 +125,7 @@ export class ClusterRuntime {
       self: this.name,
       addressOf: (node) => this.#membership?.rpcAddressOf(node),
       callTimeoutMs: config.requestTimeoutMs,
+      bindAddress: config.bind,
     })
     this.#driver = await ReplicationDriver.start(
       {

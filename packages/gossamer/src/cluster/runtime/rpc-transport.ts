@@ -5,6 +5,7 @@
  * node's name (the envelope's `from`).
  */
 
+import { isIP } from 'node:net'
 import type { ReplicationMessage } from '../../replication/messages.ts'
 import { RpcClient } from '../../rpc/client.ts'
 import type { ReplicationRequest } from '../../rpc/replication-codec.ts'
@@ -19,6 +20,11 @@ export interface RpcPeerTransportOptions {
   readonly addressOf: (node: string) => string | undefined
   /** Per-call timeout. */
   readonly callTimeoutMs: number
+  /**
+   * The node's `--bind` address: outgoing connections originate from it when it is a specific
+   * address (not 0.0.0.0 / ::), so peers and packet filters see which node a connection is from.
+   */
+  readonly bindAddress?: string | undefined
 }
 
 /** How long a peer whose connection failed is considered unreachable before it is tried again. */
@@ -102,7 +108,12 @@ export class RpcPeerTransport implements PeerTransport {
     if (pooled !== undefined && pooled.address === address) return pooled.client
     if (pooled !== undefined) void pooled.client.close()
     const { host, port } = splitAddress(address)
-    const client = new RpcClient({ host, port, callTimeoutMs: this.#options.callTimeoutMs })
+    const client = new RpcClient({
+      host,
+      port,
+      callTimeoutMs: this.#options.callTimeoutMs,
+      localAddress: sourceAddressFor(this.#options.bindAddress, host),
+    })
     this.#clients.set(to, { address, client })
     return client
   }
@@ -114,6 +125,24 @@ export function replicationServerHandlers(handle: IncomingHandler): RpcHandlers 
     const reply = await handle(from, message)
     return reply as Awaited<ReturnType<Parameters<typeof replicationHandlers>[0]>>
   })
+}
+
+/**
+ * The source address of a connection to `host`: the bind address when it is a specific address
+ * of the same family (and not loopback towards another machine); otherwise the kernel's choice.
+ */
+export function sourceAddressFor(
+  bindAddress: string | undefined,
+  host: string,
+): string | undefined {
+  if (bindAddress === undefined || bindAddress === '') return undefined
+  if (bindAddress === '0.0.0.0' || bindAddress === '::') return undefined
+  if (isIP(bindAddress) === 0 || isIP(bindAddress) !== isIP(host)) return undefined
+  return isLoopback(bindAddress) && !isLoopback(host) ? undefined : bindAddress
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1'
 }
 
 function splitAddress(address: string): { host: string; port: number } {
