@@ -7,13 +7,7 @@
  * bytes as a Buffer (`/v1/kv` stores any bytes of any type; `/put` parses its JSON itself, so a
  * client that forgets `Content-Type: application/json` still works).
  */
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { NodeConfig } from '../config.ts'
 import { GossamerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -64,15 +58,13 @@ export function seedBodyLimitBytes(config: Pick<NodeConfig, 'maxKeyBytes' | 'max
 
 /** Builds the Fastify app (not listening). Call `app.ready()` or `inject()` to use it. */
 export function buildApp(components: AppComponents): FastifyInstance {
-  const { config } = components
+  const { config, logger } = components
   const app = Fastify({
-    loggerInstance: components.logger as FastifyBaseLogger,
-    // Per-request log lines cost throughput; metrics count requests instead.
-    logController: new LogController({ disableRequestLogging: true }),
-    // No per-request child logger either (pino builds one with the request id bound for every
-    // request, a measurable share of a GET): handlers log on the app's logger and name the
-    // request id themselves when they log at all (the error handler).
-    childLoggerFactory: (logger) => logger,
+    // Fastify gets no logger: with one it builds a child logger per request (the request id
+    // bound), a measurable share of a GET, and per-request log lines cost throughput anyway
+    // (metrics count requests instead). The error handler logs on the node's logger and names
+    // the request id itself.
+    logger: false,
     bodyLimit: seedBodyLimitBytes(config),
     // Our own hook answers requests that arrive while closing, in the JSON error shape.
     return503OnClosing: false,
@@ -99,9 +91,9 @@ export function buildApp(components: AppComponents): FastifyInstance {
     // 503/504 are expected operating outcomes (not ready, quorum or deadline missed): counted
     // in metrics, logged at debug; other 5xx are bugs or storage failures.
     if (mapped.httpStatus === 503 || mapped.httpStatus === 504) {
-      request.log.debug({ reqId: request.id, code: mapped.code }, mapped.message)
+      logger.debug({ reqId: request.id, code: mapped.code }, mapped.message)
     } else if (mapped.httpStatus >= 500) {
-      request.log.error({ reqId: request.id, err: error }, 'request failed')
+      logger.error({ reqId: request.id, err: error }, 'request failed')
     }
     sendError(reply, mapped, components.metrics)
   })

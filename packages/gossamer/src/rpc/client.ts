@@ -12,6 +12,7 @@
  * call with `GOSSAMER_ERR_RPC_CLOSED`.
  */
 import { connect, type Socket } from 'node:net'
+import { CoalescingWriter } from './coalescing-writer.ts'
 import {
   DEFAULT_MAX_FRAME_BYTES,
   decodeRemoteError,
@@ -98,6 +99,8 @@ export class RpcClient {
   readonly #pending = new Map<number, PendingCall>()
   #unsent: number[] = []
   #socket: Socket | undefined
+  // Frames of one event-loop turn leave in one write (coalescing-writer.ts).
+  #writer: CoalescingWriter | undefined
   #socketClosed: Promise<void> = Promise.resolve()
   #isConnected = false
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
@@ -183,7 +186,7 @@ export class RpcClient {
 
   #write(call: PendingCall): void {
     call.sent = true
-    this.#socket!.write(call.bytes)
+    this.#writer!.write(call.bytes)
   }
 
   #onTimeout(requestId: number, timeoutMs: number): void {
@@ -237,6 +240,7 @@ export class RpcClient {
       maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     })
     this.#socket = socket
+    this.#writer = new CoalescingWriter(socket)
     this.#socketClosed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.setNoDelay(true)
     socket.setTimeout(this.#options.connectTimeoutMs ?? 2000, () => socket.destroy())

@@ -8,9 +8,12 @@
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-/** Grows as needed; `finish` returns exactly the written bytes. */
+/**
+ * Grows as needed; `finish` returns exactly the written bytes. Starts at 256 bytes, which holds
+ * a replica put of a 100-byte value without growing (each growth is a copy).
+ */
 export class PayloadWriter {
-  #buffer = new Uint8Array(64)
+  #buffer = new Uint8Array(256)
   #view = new DataView(this.#buffer.buffer)
   #at = 0
 

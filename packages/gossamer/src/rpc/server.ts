@@ -10,6 +10,7 @@
  * with an unknown method or an undecodable payload gets an error frame and is counted.
  */
 import { createServer, type Server, type Socket } from 'node:net'
+import { CoalescingWriter } from './coalescing-writer.ts'
 import {
   DEFAULT_MAX_FRAME_BYTES,
   decodeRequest,
@@ -133,6 +134,8 @@ export class RpcServer {
 
 class ServerConnection {
   readonly #socket: Socket
+  // Replies of one event-loop turn leave in one write (coalescing-writer.ts).
+  readonly #writer: CoalescingWriter
   readonly #options: RpcServerOptions
   readonly #metrics: RpcServerMetrics
   readonly #decoder: FrameDecoder
@@ -145,6 +148,7 @@ class ServerConnection {
 
   constructor(socket: Socket, options: RpcServerOptions, metrics: RpcServerMetrics) {
     this.#socket = socket
+    this.#writer = new CoalescingWriter(socket)
     this.#options = options
     this.#metrics = metrics
     this.#decoder = new FrameDecoder({
@@ -260,6 +264,6 @@ class ServerConnection {
 
   #send(bytes: Uint8Array): void {
     if (this.#closed) return
-    if (!this.#socket.write(bytes)) this.#writeBlocked = true
+    if (!this.#writer.write(bytes)) this.#writeBlocked = true
   }
 }
