@@ -57,7 +57,7 @@ function seedAt(base: string, index: number): string {
   return /^\d+$/.test(base) ? String(Number(base) + index) : `${base}/${index}`
 }
 
-const overrides: Partial<SimOptions> = {}
+const overrides: { -readonly [K in keyof SimOptions]?: SimOptions[K] } = {}
 if (values.nodes !== undefined) overrides.nodeCount = Number(values.nodes)
 if (values.duration !== undefined) overrides.durationMs = parseDurationMs(values.duration)
 if (values.reconnect !== undefined)
