@@ -95,6 +95,11 @@ export class Membership extends EventEmitter<MembershipEvents> {
   #ownership: OwnershipSet
   readonly #broadcasts: QueuedBroadcast[] = []
   readonly #downSinceMs = new Map<string, number>()
+  // Alive-or-suspect members with their RPC address (undefined for non-Gossamer members), read
+  // on every replica message: rebuilt from memberlist only after a join, leave or update event,
+  // the only moments that set changes (suspect members stay in it), instead of copying every
+  // member per call.
+  #liveMembers: Map<string, string | undefined> | undefined
   #changeScheduled = false
   #isClosed = false
   #hasJoined: boolean
@@ -201,7 +206,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** True when `name` is alive or suspect (worth sending to); this node always is. */
   isAlive(name: string): boolean {
     if (name === this.name) return !this.#isClosed
-    return this.#memberlist.members().some((member) => member.name === name)
+    return this.#live().has(name)
   }
 
   /** Names of alive or suspect Gossamer members (this node included). */
@@ -218,8 +223,17 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** The advertised RPC address of a live Gossamer member. */
   rpcAddressOf(name: string): string | undefined {
     if (name === this.name) return this.#options.rpcAddress
-    const member = this.#memberlist.members().find((m) => m.name === name)
-    return member === undefined ? undefined : decodeNodeMeta(member.meta)?.rpcAddress
+    return this.#live().get(name)
+  }
+
+  #live(): Map<string, string | undefined> {
+    if (this.#liveMembers !== undefined) return this.#liveMembers
+    const live = new Map<string, string | undefined>()
+    for (const member of this.#memberlist.members()) {
+      live.set(member.name, decodeNodeMeta(member.meta)?.rpcAddress)
+    }
+    this.#liveMembers = live
+    return live
   }
 
   /** Marks this node `leaving` (it keeps its data until its partitions are handed off). */
@@ -351,6 +365,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   #onMemberEvent(member: Member): void {
+    this.#liveMembers = undefined
     if (member.state === 'dead' || member.state === 'left') {
       if (!this.#downSinceMs.has(member.name)) {
         this.#downSinceMs.set(member.name, this.#options.nowMs())
