@@ -66,6 +66,11 @@ export interface NodeConfig {
   readonly requestTimeoutMs: number
   /** A node dead for longer than this is removed from the ownership set. @default 3600000 (1 h) */
   readonly reclaimAfterMs: number
+  /**
+   * Every this often a node push/pulls with owners it does not see alive (Serf's reconnect), so
+   * a cluster split by a partition finds itself again. 0 disables. @default 10000
+   */
+  readonly reconnectIntervalMs: number
   /** Each partition is compared with each other replica at most this often. @default 60000 */
   readonly antiEntropyIntervalMs: number
   /** Anti-entropy rate limit: records (and messages) per second this node initiates. @default 20000 */
@@ -117,6 +122,7 @@ const FIELDS: { readonly [K in keyof NodeConfig]: FieldSpec } = {
   partitions: { kind: 'integer', min: 1, max: 65536 },
   requestTimeoutMs: { kind: 'integer', min: 10, max: 600_000 },
   reclaimAfterMs: { kind: 'integer', min: 100, max: 365 * 86_400_000 },
+  reconnectIntervalMs: { kind: 'integer', min: 0, max: 86_400_000 },
   antiEntropyIntervalMs: { kind: 'integer', min: 10, max: 7 * 86_400_000 },
   antiEntropyRecordsPerSec: { kind: 'integer', min: 1, max: 100_000_000 },
   tickIntervalMs: { kind: 'integer', min: 1, max: 10_000 },
@@ -163,6 +169,7 @@ export function defaultNodeConfig(): NodeConfig {
     partitions: 4096,
     requestTimeoutMs: 5000,
     reclaimAfterMs: 3_600_000,
+    reconnectIntervalMs: 10_000,
     antiEntropyIntervalMs: 60_000,
     antiEntropyRecordsPerSec: 20_000,
     tickIntervalMs: 50,

@@ -58,6 +58,13 @@ export interface MembershipOptions {
   readonly rpcAddress: string
   /** An owner down for longer than this is removed from the ownership set. */
   readonly reclaimAfterMs: number
+  /**
+   * Serf-style reconnect: every this many ms (plus up to 25% jitter), push/pull with the owners
+   * memberlist does not see alive, at their last known gossip address. Without it two sides
+   * that declared each other dead during a partition never talk again (memberlist probes and
+   * gossips only to live members). 0 disables. @default 10_000
+   */
+  readonly reconnectIntervalMs?: number | undefined
   readonly logger: Logger
   /** Wall clock, Unix ms. */
   readonly nowMs: () => number
@@ -85,6 +92,7 @@ export interface MembershipEvents {
 const JOIN_RETRY_MIN_MS = 100
 const JOIN_RETRY_MAX_MS = 5_000
 const RECLAIM_CHECK_MS = 1_000
+const RECONNECT_INTERVAL_MS_DEFAULT = 10_000
 const BROADCAST_QUEUE_MAX = 256
 
 /** The membership driver. Create with {@link Membership.start}. */
@@ -107,6 +115,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
   #rejoinedAfterRemoval = false
   #joinTimer: ReturnType<typeof setTimeout> | undefined
   #reclaimTimer: ReturnType<typeof setInterval> | undefined
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  /** Last gossip address seen for each Gossamer member, kept after memberlist reaps it. */
+  readonly #lastGossipAddress = new Map<string, string>()
   /** Resolves once this node has joined its seeds (at once when it has none). */
   readonly joined: Promise<void>
   #resolveJoined: () => void = () => {}
@@ -156,6 +167,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     membership.#reclaimTimer = setInterval(() => membership.#reclaim(), RECLAIM_CHECK_MS)
     membership.#reclaimTimer.unref()
     if (!membership.#hasJoined) membership.#tryJoin()
+    membership.#scheduleReconnect()
     return membership
   }
 
@@ -261,6 +273,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.#isClosed = true
     clearTimeout(this.#joinTimer)
     clearInterval(this.#reclaimTimer)
+    clearTimeout(this.#reconnectTimer)
     this.#resolveJoined()
     await this.#memberlist.shutdown()
   }
@@ -366,6 +379,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   #onMemberEvent(member: Member): void {
     this.#liveMembers = undefined
+    if (member.state !== 'left' && decodeNodeMeta(member.meta) !== undefined) {
+      this.#lastGossipAddress.set(member.name, member.address)
+    }
     if (member.state === 'dead' || member.state === 'left') {
       if (!this.#downSinceMs.has(member.name)) {
         this.#downSinceMs.set(member.name, this.#options.nowMs())
@@ -417,6 +433,36 @@ export class Membership extends EventEmitter<MembershipEvents> {
         this.#joinTimer = setTimeout(() => this.#tryJoin(), jitteredMs)
         this.#joinTimer.unref()
       },
+    )
+  }
+
+  #scheduleReconnect(): void {
+    const intervalMs = this.#options.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS_DEFAULT
+    if (intervalMs <= 0 || this.#isClosed) return
+    // Jitter keeps the nodes of a healed split from all dialling each other in the same instant.
+    const delayMs = intervalMs + Math.floor(Math.random() * intervalMs * 0.25)
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnect()
+      this.#scheduleReconnect()
+    }, delayMs)
+    this.#reconnectTimer.unref()
+  }
+
+  /** Push/pull with owners that memberlist does not see alive (see `reconnectIntervalMs`). */
+  #reconnect(): void {
+    if (this.#isClosed || !this.#hasJoined) return
+    const live = this.#live()
+    const addresses: string[] = []
+    for (const [name, entry] of this.#ownership) {
+      if (name === this.name || entry.state !== 'member' || live.has(name)) continue
+      const address = this.#lastGossipAddress.get(name)
+      if (address !== undefined) addresses.push(address)
+    }
+    if (addresses.length === 0) return
+    this.#memberlist.join(addresses).then(
+      (contacted) => this.#options.logger.info({ contacted, addresses }, 'reconnected to owners'),
+      (error: unknown) =>
+        this.#options.logger.debug({ err: error, addresses }, 'reconnect to owners failed'),
     )
   }
 
