@@ -5,7 +5,7 @@
  *   node --import tsx scripts/sim.ts --swarm --seed 42 --runs 100     # 100 seeds, knobs drawn from each
  *   node --import tsx scripts/sim.ts --seed 7 --log                   # print the event transcript
  *
- * `--reconnect 10s` turns on the Serf-style reconnect the runtime lacks (docs/simulation.md).
+ * `--reconnect 10s` sets the Serf-style reconnect interval (default 10s, as the runtime; `0s` turns it off).
  * `--seed commit` uses `git rev-parse HEAD`. `--runs N` runs N seeds (numeric seeds count up;
  * other seeds get `/1`, `/2`… appended). A failing run prints its violations and the exact command
  * that reproduces it; the exit code is 1 when any run failed.

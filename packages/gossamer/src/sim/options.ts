@@ -94,7 +94,7 @@ export interface SimOptions {
   readonly persistOwnership: boolean
   /**
    * Serf-style reconnect: every interval, each node joins the owners memberlist does not see
-   * alive (0: off, as the runtime today). Without it a partition in which both sides declared
+   * alive (the runtime's `reconnectIntervalMs`, default 10 s; 0: off). Without it a partition in which both sides declared
    * each other dead can leave the membership split for good (docs/simulation.md, findings).
    */
   readonly reconnectIntervalMs: number
@@ -131,7 +131,7 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'seed'> = {
   antiEntropyIntervalMs: 2_000,
   downtimeMinMs: 2_000,
   persistOwnership: true,
-  reconnectIntervalMs: 0,
+  reconnectIntervalMs: 10_000,
   ackBeforePersist: false,
 }
 
