@@ -15,6 +15,7 @@
  */
 import { buildApp } from './api/app.ts'
 import { ClusterKvService } from './api/cluster-kv-service.ts'
+import type { KvApi } from './api/kv-api.ts'
 import { NodeMetrics } from './api/metrics.ts'
 import { ClusterRuntime } from './cluster/runtime/cluster-runtime.ts'
 import { type ConfigLayer, type NodeConfig, resolveNodeConfig } from './config.ts'
@@ -176,7 +177,7 @@ async function serve(parts: {
     logger,
     metrics,
     nowMs,
-    kv,
+    kv: withClusterListing(kv, (options) => coordinating().list(options)),
     cluster: {
       members: () => started().members(),
       partitions: () => started().partitions(),
@@ -238,6 +239,32 @@ async function serve(parts: {
     config,
     logger,
     close,
+  }
+}
+
+/**
+ * The cluster's key-value surface with listing coordinated across the cluster
+ * (`ClusterRuntime.list`: every node's ordered records merged) instead of this node's local
+ * store, which with N below the number of owners holds only some partitions.
+ */
+function withClusterListing(kv: ClusterKvService, list: KvApi['list']): KvApi {
+  return {
+    get isHealthy() {
+      return kv.isHealthy
+    },
+    nowMs: () => kv.nowMs(),
+    get: (key, options) => kv.get(key, options),
+    put: (options) => kv.put(options),
+    delete: (options) => kv.delete(options),
+    list: (options) => {
+      if (!kv.isHealthy) {
+        throw new GossamerError(
+          'GOSSAMER_ERR_NOT_READY',
+          'the node stopped serving after a storage failure',
+        )
+      }
+      return list(options)
+    },
   }
 }
 

@@ -19,13 +19,15 @@ import { networkInterfaces } from 'node:os'
 import type { NodeConfig } from '../../config.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
 import type { Logger } from '../../log.ts'
+import type { Consistency } from '../../replication/consistency.ts'
 import { LmdbHintStore } from '../../replication/hint-store-lmdb.ts'
 import type { HintStore } from '../../replication/hinted-handoff.ts'
 import { MemoryHintStore } from '../../replication/hinted-handoff.ts'
 import { computePlacement, type Placement } from '../../ring/partitioner.ts'
 import { RpcServer } from '../../rpc/server.ts'
-import type { Engine } from '../../storage/engine.ts'
+import type { Engine, ScanPage } from '../../storage/engine.ts'
 import { type OwnershipSet, members as ownershipMembers } from '../ownership.ts'
+import { answerScan, listCluster, SCAN_ALL_PARTITIONS } from './cluster-listing.ts'
 import { type ClusterState, ClusterStateWriter, readClusterState } from './cluster-state-file.ts'
 import { Membership } from './membership.ts'
 import { ReplicationDriver } from './replication-driver.ts'
@@ -100,11 +102,18 @@ export class ClusterRuntime {
     const rpcServer = new RpcServer({
       host: config.bind,
       port: config.rpcPort,
-      handlers: replicationServerHandlers(async (from, message) => {
-        const driver = runtime?.driverIfStarted
-        if (driver === undefined) throw new Error('node is starting')
-        return driver.handle(from, message)
-      }),
+      handlers: {
+        ...replicationServerHandlers(async (from, message) => {
+          const driver = runtime?.driverIfStarted
+          if (driver === undefined) throw new Error('node is starting')
+          return driver.handle(from, message)
+        }),
+        scan: (request) => {
+          const page = answerScan(components.engine, request, components.nowMs())
+          const entries = [...page.entries]
+          return page.cursor === undefined ? { entries } : { entries, cursor: page.cursor }
+        },
+      },
     })
     const rpcBound = await rpcServer.listen()
     runtime = new ClusterRuntime(components, rpcServer, hintStore)
@@ -288,6 +297,45 @@ export class ClusterRuntime {
   /** Operator removal: `name` leaves the ownership set (its partitions move to others). */
   removeMember(name: string): void {
     this.#membership.remove(name)
+  }
+
+  /**
+   * One page of the live keys under `prefix` across the cluster (`GET /v1/kv?prefix=`): merged
+   * from every reachable Gossamer node's local store, newest version per key; 503 when some
+   * partition has fewer than `r` (quorum) of its replicas reachable. See cluster-listing.ts.
+   */
+  list(options: {
+    prefix?: string | undefined
+    after?: string | undefined
+    limit: number
+    r?: Consistency | undefined
+  }): Promise<ScanPage> {
+    const { config, engine } = this.#c
+    const nowMs = this.#c.nowMs()
+    const deadlineMs = Date.now() + config.requestTimeoutMs
+    const sources = [...this.#membership.aliveGossamerNames()].filter(
+      (node) => node === this.name || !this.#transport.isFailing(node),
+    )
+    const all = { partition: SCAN_ALL_PARTITIONS }
+    return listCluster(
+      {
+        self: this.name,
+        placement: this.#placement,
+        sources,
+        scanPeer: (node, after, limit) =>
+          this.#transport.scan(
+            node,
+            { ...all, after, limit },
+            { timeoutMs: config.requestTimeoutMs },
+          ),
+        scanLocal: (after, limit) => answerScan(engine, { ...all, after, limit }, nowMs),
+        read: (key, r) => this.#driver.read({ key, r }),
+        nowMs,
+        isUsable: (record) => record.version.wallMs - nowMs <= config.maxClockSkewMs,
+        isPastDeadline: () => Date.now() >= deadlineMs,
+      },
+      { ...options, r: options.r ?? 'quorum' },
+    )
   }
 
   /** `GET /v1/admin/stats`. */

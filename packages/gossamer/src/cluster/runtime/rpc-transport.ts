@@ -11,6 +11,7 @@ import { RpcClient } from '../../rpc/client.ts'
 import type { ReplicationRequest } from '../../rpc/replication-codec.ts'
 import { callReplication, replicationHandlers } from '../../rpc/replication-rpc.ts'
 import type { RpcHandlers } from '../../rpc/server.ts'
+import type { ScanPage } from '../../storage/engine.ts'
 import { type IncomingHandler, type PeerTransport, TransportError } from './transport.ts'
 
 /** Options of {@link RpcPeerTransport}. */
@@ -69,6 +70,22 @@ export class RpcPeerTransport implements PeerTransport {
       if (!client.connected) this.#failingUntilMs.set(to, Date.now() + FAILING_FOR_MS)
       throw error
     }
+  }
+
+  /** One page of a peer's local store (the `scan` method; see cluster-listing.ts). */
+  async scan(
+    to: string,
+    request: { partition: number; after?: string | undefined; limit: number },
+    options: { timeoutMs?: number | undefined } = {},
+  ): Promise<ScanPage> {
+    const client = this.#clientFor(to)
+    const query =
+      request.after === undefined
+        ? { partition: request.partition, limit: request.limit }
+        : { partition: request.partition, after: request.after, limit: request.limit }
+    return client.call('scan', query, {
+      timeoutMs: options.timeoutMs ?? this.#options.callTimeoutMs,
+    })
   }
 
   isFailing(node: string): boolean {

@@ -2,8 +2,8 @@
  * Real packet drops for the network-fault scenarios: nftables rules on the loopback of a
  * *private* network namespace (scripts/reliability.sh runs the suite under `unshare --net`), so
  * nothing outside this test is touched and everything vanishes with the namespace even if the
- * test dies. Each node binds its own 127.0.0.N address (and support/bind-source.mjs makes its
- * outgoing TCP connections originate from it), so a rule `ip saddr A ip daddr B drop` cuts
+ * test dies. Each node binds its own 127.0.0.N address (and the agent makes its outgoing TCP
+ * connections originate from its bind address), so a rule `ip saddr A ip daddr B drop` cuts
  * exactly the packets from node A to node B — UDP gossip, TCP gossip streams and RPC alike.
  *
  * Rules sit on the input hook: a dropped packet has left its sender normally and simply never
