@@ -31,6 +31,7 @@ const warmupSec = Number(process.env.BENCH_WARMUP_S ?? 3)
 const value = Buffer.alloc(100, 'v')
 const keyPath = (i: number) => `/v1/kv/bench-${String(i).padStart(6, '0')}`
 
+const loadBefore = os.loadavg()
 const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-bench-'))
 const servers: Server[] = []
 try {
@@ -99,21 +100,26 @@ try {
   const row = (name: string, setting: string, rs: RunResult[]) => {
     const ops = rs.map((r) => r.opsPerSec)
     const cpu = rs.map((r) => r.serverCpuSec / durationSec)
-    return `| ${name} | ${setting} | ${median(ops).toFixed(0)} (${Math.min(...ops).toFixed(0)}–${Math.max(...ops).toFixed(0)}) | ${median(rs.map((r) => r.p50Ms))} | ${median(rs.map((r) => r.p99Ms))} | ${median(rs.map((r) => r.p999Ms))} | ${median(cpu).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`
+    // Server CPU per request: less sensitive than ops/s to other load on a shared machine.
+    const cpuUs = rs.map((r) => (1e6 * r.serverCpuSec) / Math.max(1, r.opsPerSec * durationSec))
+    return `| ${name} | ${setting} | ${median(ops).toFixed(0)} (${Math.min(...ops).toFixed(0)}–${Math.max(...ops).toFixed(0)}) | ${median(rs.map((r) => r.p50Ms))} | ${median(rs.map((r) => r.p99Ms))} | ${median(rs.map((r) => r.p999Ms))} | ${median(cpu).toFixed(2)} | ${median(cpuUs).toFixed(0)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`
   }
   const ratio = (op: 'GET' | 'PUT') =>
     median(results.gossamer![op].map((r) => r.opsPerSec)) /
     median(results.bare![op].map((r) => r.opsPerSec))
   const date = new Date().toISOString()
+  const loadAfter = os.loadavg()
+  const loadText = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ')
   const report = [
     `# Single-node benchmark — ${date}`,
     '',
-    `Command: \`BENCH_DURATION_S=${durationSec} BENCH_RUNS=${runs} npm run bench:single\``,
+    `Command: \`BENCH_KEYS=${keyCount} BENCH_DURATION_S=${durationSec} BENCH_RUNS=${runs} npm run bench:single\``,
     `Machine: ${machine()}`,
+    `Load average (1/5/15 min) before: ${loadText(loadBefore)}, after: ${loadText(loadAfter)} (2 cores; anything above ~2 is other work competing with this run).`,
     `Workload: ${connections} connections, 100-byte values, ${keyCount} keys preloaded, ${warmupSec}s warm-up, ${runs} alternating runs of ${durationSec}s; load generator autocannon in the parent process.`,
     '',
-    '| system | operation | ops/s median (min–max) | p50 ms | p99 ms | p99.9 ms | server CPU (cores) | errors |',
-    '|---|---|---|---|---|---|---|---|',
+    '| system | operation | ops/s median (min–max) | p50 ms | p99 ms | p99.9 ms | server CPU (cores) | server CPU µs/request | errors |',
+    '|---|---|---|---|---|---|---|---|---|',
     row('gossamer', 'GET /v1/kv', results.gossamer!.GET),
     row('bare fastify+lmdb', 'GET', results.bare!.GET),
     row('gossamer', 'PUT /v1/kv (durability sync)', results.gossamer!.PUT),

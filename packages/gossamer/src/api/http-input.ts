@@ -52,6 +52,8 @@ export function checkValueSize(byteCount: number, limits: InputLimits): void {
 
 /** Decodes one percent-encoded URL component, as a KEY_INVALID error when malformed. */
 export function decodeComponent(raw: string, what: string): string {
+  // Without a '%' there is nothing to decode (decodeURIComponent would return `raw` itself).
+  if (!raw.includes('%')) return raw
   try {
     return decodeURIComponent(raw)
   } catch {
@@ -69,7 +71,8 @@ export function decodeComponent(raw: string, what: string): string {
 export function rawPathAfter(url: string, prefix: string): string {
   const queryIndex = url.indexOf('?')
   let path = queryIndex === -1 ? url : url.slice(0, queryIndex)
-  path = path.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '')
+  // Origin-form targets (the usual case) start with '/'; only others can be absolute-form.
+  if (!path.startsWith('/')) path = path.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '')
   if (!path.startsWith(prefix)) {
     throw new GossamerError('GOSSAMER_ERR_URL_INVALID', 'the request target is not a path')
   }

@@ -57,9 +57,9 @@ const latin1Slice = Buffer.prototype.latin1Slice as (
  */
 export function encodeRecord(record: StoredRecord): Uint8Array {
   assertEncodable(record)
-  const nodeIdBytes = utf8Encoder.encode(record.version.nodeId)
+  const nodeIdBytes = nodeIdText.bytesOf(record.version.nodeId)
   const contentTypeBytes =
-    record.contentType === undefined ? undefined : utf8Encoder.encode(record.contentType)
+    record.contentType === undefined ? undefined : contentTypeText.bytesOf(record.contentType)
   const value = record.value ?? new Uint8Array(0)
   assertShortText(nodeIdBytes, 'version.nodeId')
   if (contentTypeBytes !== undefined) assertShortText(contentTypeBytes, 'contentType')
@@ -149,6 +149,31 @@ function buildRecord(fields: {
   return record
 }
 
+/**
+ * The UTF-8 bytes of the last text encoded in one field. A node writes its own id into nearly
+ * every version and clients repeat a handful of content types, so re-encoding (and re-checking)
+ * the same string on every write is skipped. Only well-formed text is ever remembered.
+ */
+class LastText {
+  #text: string | undefined
+  #bytes = new Uint8Array(0)
+
+  isLast(text: string): boolean {
+    return text === this.#text
+  }
+
+  bytesOf(text: string): Uint8Array {
+    if (text !== this.#text) {
+      this.#bytes = utf8Encoder.encode(text)
+      this.#text = text
+    }
+    return this.#bytes
+  }
+}
+
+const nodeIdText = new LastText()
+const contentTypeText = new LastText()
+
 function recordFlags(record: StoredRecord): number {
   return (
     (record.value === null ? FLAG_TOMBSTONE : 0) |
@@ -161,13 +186,17 @@ function assertEncodable(record: StoredRecord): void {
   if (!isValidVersion(record.version)) {
     throw new RangeError(`record has a malformed version ${JSON.stringify(record.version)}`)
   }
-  if (!isWellFormedText(record.version.nodeId)) {
+  if (!nodeIdText.isLast(record.version.nodeId) && !isWellFormedText(record.version.nodeId)) {
     throw new RangeError('record version.nodeId contains a lone surrogate')
   }
   if (record.expiresAtMs !== undefined && !Number.isSafeInteger(record.expiresAtMs)) {
     throw new RangeError(`record expiresAtMs ${record.expiresAtMs} is not a safe integer`)
   }
-  if (record.contentType !== undefined && !isWellFormedText(record.contentType)) {
+  if (
+    record.contentType !== undefined &&
+    !contentTypeText.isLast(record.contentType) &&
+    !isWellFormedText(record.contentType)
+  ) {
     throw new RangeError('record contentType contains a lone surrogate')
   }
   if (record.value !== null && !(record.value instanceof Uint8Array)) {

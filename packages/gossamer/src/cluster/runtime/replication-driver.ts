@@ -315,7 +315,9 @@ export class ReplicationDriver {
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
       const replicas = next.preferenceList(partition)
-      if (!replicas.includes(self)) continue
+      // A partition with no other replica has nobody to compare with: anti-entropy would only
+      // walk it on every tick (all 4096 partitions of a lone node).
+      if (!replicas.includes(self) || replicas.length < 2) continue
       partitions.push({ partition, peers: replicas.filter((node) => node !== self) })
     }
     this.#aae.setPartitions(partitions)
