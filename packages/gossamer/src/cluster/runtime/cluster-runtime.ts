@@ -178,6 +178,7 @@ export class ClusterRuntime {
       httpUrl,
       rpcAddress: this.rpcAddress,
       reclaimAfterMs: config.reclaimAfterMs,
+      reconnectIntervalMs: config.reconnectIntervalMs,
       logger,
       nowMs: this.#c.nowMs,
     })
