@@ -13,8 +13,8 @@
  *   otherwise reports the key as new. When this node is the key's only replica, the driver
  *   writes locally and reports the record the write replaced (read inside the same
  *   transaction), so the put does not read the key first.
- * - Listing reads this node's local store only (see docs/cluster.md): with `--replicas all`
- *   that is every key; otherwise only the partitions this node replicates.
+ * - Listing is cluster-wide, but not here: `node.ts` (`withClusterListing`) replaces `list`
+ *   with a merge of every reachable node's ordered local records (see docs/cluster.md).
  */
 import { GossamerError, isGossamerErrorCode } from '../errors.ts'
 import type { Version } from '../hlc/version.ts'
