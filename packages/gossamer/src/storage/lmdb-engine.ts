@@ -8,10 +8,25 @@
  * units skip the escaping, so such keys neither keep UTF-8 order nor always decode back to the
  * same string. Raw bytes avoid all of that.
  *
- * Atomicity: every write goes through `db.transaction(callback)`. The callback runs inside
- * LMDB's single write transaction, reads the current records, decides every entry with the
- * shared last-writer-wins and condition rules, and only then writes, so the check and the
- * write are one atomic step and a batch is one commit.
+ * Atomicity of record writes: this process is the environment's only writer, and every record
+ * write is decided here, on the main thread, in one synchronous step: the current record is the
+ * newest write still in flight for the key (decided, not yet committed: `#inFlight`) or else the
+ * committed one; the shared last-writer-wins and condition rules decide every entry of a batch;
+ * the applied ones are queued at once as one lmdb-js `batch` (one commit). Two writes to a key
+ * are therefore decided in the order they are issued, each against the other's result, exactly
+ * as if the decision ran inside the commit — but the commit itself no longer waits for the main
+ * thread. (It used to: with `db.transaction(callback)` lmdb-js's write thread opens the
+ * transaction and then waits for the main thread to run the callbacks, so under HTTP load every
+ * commit also waited for the request being parsed at that moment; see docs/performance.md.)
+ * A key's entry leaves `#inFlight` once its commit resolved, and lmdb-js renews the read
+ * snapshot before it resolves a commit, so the next decision reads the committed record.
+ * Purges, key deletions and partition drops keep `db.transaction` callbacks: they run in the
+ * same write queue, in order with the batches, and re-check every record inside the
+ * transaction. A written key gets its index entry when it is new, and — while any removal is
+ * queued and not yet committed — every written key does (an idempotent put), because the
+ * removal may take away the index entry of a key this write found present; outside those
+ * windows updates cost no index write. (An `ifNoExists` per write would cover it too, but
+ * conditional writes made lmdb-js commits about twice as slow: bench/engine-commits.ts.)
  *
  * Durability:
  * - `sync` (default): `overlappingSync: false` and no `noSync`, so LMDB fsyncs inside
@@ -137,6 +152,10 @@ export class LmdbEngine implements Engine {
   readonly partitionIndex: PartitionIndexOptions | undefined
   readonly #db: RootDatabase<Bytes, Bytes>
   readonly #maxKeyBytes: number
+  // Writes decided and queued but not known committed yet, by key (see the file header).
+  readonly #inFlight = new Map<string, PreparedWrite>()
+  // Purges, key deletions and partition drops queued and not yet committed.
+  #removalsPending = 0
 
   private constructor(
     path: string,
@@ -202,11 +221,35 @@ export class LmdbEngine implements Engine {
       }
     })
     if (prepared.length === 0) return []
+    let decided: { outcomes: WriteOutcome[]; writes: PreparedWrite[]; isNew: Set<string> }
+    let indexKeys: Array<Bytes | undefined> | undefined
     try {
-      return await this.#db.transaction(() => this.#applyInTransaction(prepared))
+      decided = this.#decide(prepared)
+      const index = this.partitionIndex
+      const indexAll = this.#removalsPending > 0
+      if (index !== undefined) {
+        indexKeys = decided.writes.map((write) =>
+          indexAll || decided.isNew.has(write.entry.key)
+            ? indexKey(partitionOfChecked(index, write.entry.key), write.keyBytes)
+            : undefined,
+        )
+      }
     } catch (error) {
       throw asStorageError(error, `writing ${prepared.length} record(s)`)
     }
+    if (decided.writes.length === 0) return decided.outcomes
+    for (const write of decided.writes) this.#inFlight.set(write.entry.key, write)
+    try {
+      await this.#db.batch(() => this.#queueWrites(decided.writes, indexKeys))
+    } catch (error) {
+      throw asStorageError(error, `writing ${prepared.length} record(s)`)
+    } finally {
+      for (const write of decided.writes) {
+        const key = write.entry.key
+        if (this.#inFlight.get(key) === write) this.#inFlight.delete(key)
+      }
+    }
+    return decided.outcomes
   }
 
   scan(options: ScanOptions): ScanPage {
@@ -234,7 +277,7 @@ export class LmdbEngine implements Engine {
     candidates: readonly Bytes[],
     options: { tombstoneBeforeMs: number; nowMs: number },
   ): Promise<number> {
-    const removal = this.#db.transaction(() => {
+    const removal = this.#removal(() => {
       let removedCount = 0
       for (const keyBytes of candidates) {
         const encoded = this.#db.get(keyBytes)
@@ -258,7 +301,7 @@ export class LmdbEngine implements Engine {
     })
     if (keyBytes.length === 0) return 0
     try {
-      return await this.#db.transaction(() => {
+      return await this.#removal(() => {
         let removedCount = 0
         for (const bytes of keyBytes) if (this.#removeInTransaction(bytes)) removedCount += 1
         return removedCount
@@ -290,7 +333,7 @@ export class LmdbEngine implements Engine {
     }
     const range = { start: indexPrefix(options.partition), end: indexEnd(options.partition) }
     try {
-      return await this.#db.transaction(() => {
+      return await this.#removal(() => {
         let removedCount = 0
         for (const key of [...this.#db.getKeys({ ...range, limit: options.limit })]) {
           this.#db.removeSync(key)
@@ -317,16 +360,20 @@ export class LmdbEngine implements Engine {
     await this.#db.close()
   }
 
-  #applyInTransaction(prepared: readonly PreparedWrite[]): WriteOutcome[] {
-    // Decide every entry before writing any, so a corrupt stored record (which throws) aborts
+  #decide(prepared: readonly PreparedWrite[]): {
+    outcomes: WriteOutcome[]
+    writes: PreparedWrite[]
+    isNew: Set<string>
+  } {
+    // Decide every entry before queueing any, so a corrupt stored record (which throws) aborts
     // the whole batch instead of leaving half of it written. `pending` lets a later entry see
     // an earlier entry's write to the same key.
-    const pending = new Map<string, StoredRecord | undefined>()
+    const pending = new Map<string, StoredRecord>()
     const writes = new Map<string, PreparedWrite>()
     const isNew = new Set<string>()
     const outcomes = prepared.map((write) => {
       const key = write.entry.key
-      const current = pending.has(key) ? pending.get(key) : this.#readInTransaction(write)
+      const current = pending.get(key) ?? this.#current(write)
       const outcome = decideWrite(current, write.entry)
       if (outcome.status === 'applied' && current === undefined) isNew.add(key)
       if (outcome.status === 'applied') {
@@ -335,15 +382,32 @@ export class LmdbEngine implements Engine {
       }
       return outcome
     })
-    for (const write of writes.values()) this.#db.putSync(write.keyBytes, write.encoded)
-    if (this.partitionIndex !== undefined) {
-      for (const [key, write] of writes) {
-        if (!isNew.has(key)) continue
-        const partition = partitionOfChecked(this.partitionIndex, key)
-        this.#db.putSync(indexKey(partition, write.keyBytes), EMPTY)
-      }
+    return { outcomes, writes: [...writes.values()], isNew }
+  }
+
+  // Runs inside `db.batch`: the writes become one commit of lmdb-js's write thread. Nothing
+  // here throws for bad input (keys and index keys were checked before).
+  #queueWrites(
+    writes: readonly PreparedWrite[],
+    indexKeys: ReadonlyArray<Bytes | undefined> | undefined,
+  ): void {
+    writes.forEach((write, i) => {
+      // Unconditional puts inside a batch return an already-settled promise; a failed commit
+      // rejects the batch's own promise, which the caller awaits.
+      void this.#db.put(write.keyBytes, write.encoded)
+      const key = indexKeys?.[i]
+      if (key !== undefined) void this.#db.put(key, EMPTY)
+    })
+  }
+
+  // Runs a removal transaction, counted while queued (see the file header).
+  async #removal<T>(callback: () => T): Promise<T> {
+    this.#removalsPending += 1
+    try {
+      return await this.#db.transaction(callback)
+    } finally {
+      this.#removalsPending -= 1
     }
-    return outcomes
   }
 
   /** Removes a record and its index entry inside a write transaction; true if it existed. */
@@ -413,7 +477,15 @@ export class LmdbEngine implements Engine {
     }
   }
 
-  #readInTransaction(write: PreparedWrite): StoredRecord | undefined {
+  // The newest record of a key: a write still in flight (decoded from its bytes, so the caller
+  // gets a copy it may keep, as from a read), or the committed one.
+  #current(write: PreparedWrite): StoredRecord | undefined {
+    const inFlight = this.#inFlight.get(write.entry.key)
+    if (inFlight !== undefined) return decodeRecord(inFlight.encoded, write.entry.key)
+    return this.#readCommitted(write)
+  }
+
+  #readCommitted(write: PreparedWrite): StoredRecord | undefined {
     const encoded = this.#db.get(write.keyBytes)
     return encoded === undefined ? undefined : decodeRecord(encoded, write.entry.key)
   }

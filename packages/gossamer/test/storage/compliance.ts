@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { Version } from '../../src/hlc/version.ts'
 import type { Engine, StoredRecord, WriteOutcome } from '../../src/storage/engine.ts'
+import { decideWrite } from '../../src/storage/record-rules.ts'
 import { SCAN_EXAMINED_MAX } from '../../src/storage/scan-page.ts'
 
 /** One engine instance under test, with the hooks the suite needs. */
@@ -302,6 +303,47 @@ function registerBatchTests(factory: EngineFactory): void {
       assertSameRecord(engine.getRecord('b'), b2)
       assert.deepEqual(await engine.writeBatch([]), [])
     }))
+
+  it('decides writes issued together without waiting in issue order, each seeing the ones before it (property)', async () => {
+    const op = fc.record({
+      key: fc.constantFrom('a', 'b', 'c'),
+      wallMs: fc.integer({ min: 1, max: 12 }),
+      condition: fc.constantFrom('none', 'absent', 'previous'),
+      tombstone: fc.boolean(),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) =>
+        withEngine(factory, async ({ engine }) => {
+          // The model: the same writes decided one after another by the shared rules.
+          const model = new Map<string, StoredRecord>()
+          const expected: WriteOutcome['status'][] = []
+          const entries = ops.map((o, i) => {
+            const record = rec(v(o.wallMs, i), o.tombstone ? null : `v${i}`)
+            const last = model.get(o.key)
+            const condition =
+              o.condition === 'absent'
+                ? ({ kind: 'absent' } as const)
+                : o.condition === 'previous' && last !== undefined
+                  ? ({ kind: 'version', version: last.version } as const)
+                  : undefined
+            const entry = { key: o.key, record, condition }
+            const outcome = decideWrite(last, entry)
+            if (outcome.status === 'applied') model.set(o.key, record)
+            expected.push(outcome.status)
+            return entry
+          })
+          // Every write issued in the same turn, then all awaited: they share commits.
+          const outcomes = await Promise.all(entries.map((entry) => engine.write(entry)))
+          assert.deepEqual(
+            outcomes.map((o) => o.status),
+            expected,
+          )
+          for (const key of ['a', 'b', 'c']) assertSameRecord(engine.getRecord(key), model.get(key))
+        }),
+      ),
+      { numRuns: 40 },
+    )
+  })
 
   it('rejects a batch with an invalid key and writes none of it', () =>
     withEngine(factory, async ({ engine }) => {
