@@ -203,6 +203,13 @@ async function serve(parts: {
   metrics.registerReplication(() => ({
     ...runtime!.driver.stats,
     hintsPending: runtime!.driver.hintsPending,
+    // Getters: each gauge reads the source, and only these two walk every partition.
+    get handoffInboundPending() {
+      return runtime!.driver.inboundPending()
+    },
+    get handoffOutboundPending() {
+      return runtime!.driver.outboundPending()
+    },
     antiEntropy: runtime!.driver.antiEntropy,
   }))
   const cluster = runtime

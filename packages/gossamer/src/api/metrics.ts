@@ -32,6 +32,12 @@ export interface ReplicationMetricsSource {
   readonly rpcErrors: number
   readonly skewRefusals: number
   readonly handoffRecords: number
+  readonly handoffBytes: number
+  readonly handoffPartitions: number
+  /** Partitions still to stream in to this node (pending or receiving). */
+  readonly handoffInboundPending: number
+  /** Partitions this node still holds for receivers that have not reported done. */
+  readonly handoffOutboundPending: number
   readonly antiEntropy: { readonly rounds: number; readonly repaired: number }
 }
 
@@ -137,7 +143,8 @@ export class NodeMetrics {
 
   /**
    * Replication metrics, read from `source` when scraped: hints pending, repairs, quorum
-   * failures, timeouts, RPC errors, clock-skew refusals, handoff records, anti-entropy rounds.
+   * failures, timeouts, RPC errors, clock-skew refusals, rebalancing (records, bytes, partitions
+   * received, partitions still to move in and out), anti-entropy rounds.
    */
   registerReplication(source: () => ReplicationMetricsSource): void {
     const registers = [this.registry]
@@ -182,6 +189,26 @@ export class NodeMetrics {
       'gossamer_handoff_records_total',
       'Records received by rebalancing.',
       (s) => s.handoffRecords,
+    )
+    gauge(
+      'gossamer_handoff_bytes_total',
+      'Payload bytes (key + value) of the records received by rebalancing.',
+      (s) => s.handoffBytes,
+    )
+    gauge(
+      'gossamer_handoff_partitions_total',
+      'Inbound partition transfers finished by rebalancing.',
+      (s) => s.handoffPartitions,
+    )
+    gauge(
+      'gossamer_handoff_inbound_partitions',
+      'Partitions still to stream in to this node (pending or streaming).',
+      (s) => s.handoffInboundPending,
+    )
+    gauge(
+      'gossamer_handoff_outbound_partitions',
+      'Partitions this node holds until their new replicas report them received.',
+      (s) => s.handoffOutboundPending,
     )
     gauge(
       'gossamer_anti_entropy_rounds_total',

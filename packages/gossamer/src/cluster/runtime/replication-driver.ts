@@ -118,7 +118,12 @@ export interface ReplicationStats {
   hintsDelivered: number
   rpcErrors: number
   skewRefusals: number
+  /** Records received by rebalancing (pages persisted by this node as a receiver). */
   handoffRecords: number
+  /** Payload bytes of those records: UTF-8 key bytes plus value bytes (tombstones: key only). */
+  handoffBytes: number
+  /** Inbound partition transfers this node finished (last page received). */
+  handoffPartitions: number
   partitionsDropped: number
 }
 
@@ -179,6 +184,8 @@ export class ReplicationDriver {
     rpcErrors: 0,
     skewRefusals: 0,
     handoffRecords: 0,
+    handoffBytes: 0,
+    handoffPartitions: 0,
     partitionsDropped: 0,
   }
   #nextRequestId = 1
@@ -965,6 +972,9 @@ export class ReplicationDriver {
     for (const out of step.send) this.#sendRebalance(out)
     for (const after of step.persist) {
       this.stats.handoffRecords += after.entries.length
+      for (const { key, record } of after.entries) {
+        this.stats.handoffBytes += Buffer.byteLength(key) + (record.value?.byteLength ?? 0)
+      }
       this.#persist(after.entries).then(
         () => {
           for (const out of this.#widenHandoffDone(after.thenSend)) this.#sendRebalance(out)
@@ -1002,7 +1012,11 @@ export class ReplicationDriver {
       (reply) => {
         if (reply?.type !== 'handoff-batch') return
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
+        const wasReceiving = this.#rebalance.stateOf(batch.partition) === 'receiving'
         this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
+        if (wasReceiving && this.#rebalance.stateOf(batch.partition) === 'received') {
+          this.stats.handoffPartitions += 1
+        }
       },
       () => {
         if (out.message.type === 'handoff-request') this.#rebalance.onFailure(out.to)
