@@ -212,6 +212,11 @@ export class Rebalance {
       if (entry.node !== this.self || this.#outbound.get(entry.partition)?.state === 'dropped') {
         continue
       }
+      // This node hands the partition off now: a transfer it received under an earlier plan
+      // is over, and must not hide the hand-off (`stateOf` reads inbound first, so a stale
+      // 'received' made `outboundPending` miss it and a graceful leave stop before its
+      // receivers had pulled the data — found by the simulator, seed 21).
+      this.#inbound.delete(entry.partition)
       const outbound: Outbound = { awaiting: new Set(entry.awaiting), state: 'handing-off' }
       for (const receiver of this.#doneEarly.get(entry.partition) ?? []) {
         outbound.awaiting.delete(receiver)

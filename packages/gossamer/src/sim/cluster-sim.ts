@@ -9,7 +9,8 @@
  * 1. bootstrap: nodes start and join; the ownership set must converge (bounded);
  * 2. faults: clients run while faults are injected (`faults.ts`) for `durationMs`;
  * 3. heal: faults end, clients stop, crashed nodes restart; the cluster must converge within
- *    `convergeBoundMs` (replicas agree, hints delivered, views agree);
+ *    `convergeBoundMs` (views agree, every hand-off finished, hints delivered, and the replicas
+ *    of every key under the FINAL placement agree);
  * 4. check: the recorded history and final state go through the history checker and the
  *    simulator's own checks (`checks.ts`).
  */
@@ -20,6 +21,8 @@ import {
   checkDeletesByVersion,
   collectReplicas,
   newestOf,
+  orphanHints,
+  pendingHandoffs,
   pendingHints,
   viewProblems,
 } from './checks.ts'
@@ -58,6 +61,16 @@ export interface SimResult {
   readonly faults: Readonly<Record<string, number>>
   readonly transport: TransportStats
   readonly checked: { strongReads: number; acknowledgedWrites: number; finalKeys: number }
+  /** The owners of the final placement (after joins and leaves). */
+  readonly finalOwners: readonly string[]
+  /** Rebalancing counters summed over the nodes. */
+  readonly rebalance: {
+    handoffRecords: number
+    partitionsDropped: number
+    partitionsDrained: number
+    /** Hints left for nodes that left the ownership set (never delivered; see checks.ts). */
+    orphanHints: number
+  }
   /** SHA-256 of the event transcript (identical for identical seeds and options). */
   readonly logHash: string
   readonly log: readonly string[]
@@ -92,9 +105,9 @@ export class ClusterSim {
       log: (line: string) => this.record(line),
       sendGossip: this.transport.sendGossip.bind(this.transport),
       call: this.transport.call.bind(this.transport),
-      addressOf: (name: string) => addressOf(name, options.nodeCount),
+      addressOf: (name: string) => addressOf(name, options.nodeCount + options.spareNodeCount),
     }
-    for (let i = 1; i <= options.nodeCount; i++) {
+    for (let i = 1; i <= options.nodeCount + options.spareNodeCount; i++) {
       const node = new SimNode(world, `n${i}`)
       node.clockOffsetMs = Math.round((skew.float() * 2 - 1) * options.clockSkewMaxMs)
       this.nodes.set(node.name, node)
@@ -126,13 +139,16 @@ export class ClusterSim {
         nodes,
         log: (line) => this.record(line),
         restart: (node) => this.#restart(node),
+        join: (node) => this.#join(node),
+        leave: (node) => node.leave(() => this.record(`${node.name} is out of the cluster`)),
       },
       this.random.fork('faults'),
     )
     let convergeMs: number | undefined
     try {
-      if (!this.#bootstrap(nodes)) {
-        failures.push({ kind: 'bootstrap', message: viewProblems(nodes).slice(0, 5).join('; ') })
+      if (!this.#bootstrap(nodes.slice(0, this.options.nodeCount))) {
+        const problems = viewProblems(this.#members())
+        failures.push({ kind: 'bootstrap', message: problems.slice(0, 5).join('; ') })
       } else {
         this.record(`phase faults for ${this.options.durationMs} ms`)
         faults.start()
@@ -154,6 +170,7 @@ export class ClusterSim {
 
   #bootstrap(nodes: readonly SimNode[]): boolean {
     this.record('phase bootstrap')
+    for (const node of nodes) node.isMember = true
     const [first, ...rest] = nodes
     first?.boot([])
     rest.forEach((node, i) => {
@@ -169,7 +186,24 @@ export class ClusterSim {
 
   #restart(node: SimNode): void {
     this.record(`restart ${node.name}`)
-    node.boot([...this.nodes.keys()].filter((name) => name !== node.name))
+    node.boot(this.#members().flatMap((n) => (n === node ? [] : [n.name])))
+  }
+
+  #join(node: SimNode): void {
+    const seeds = this.#members().filter((n) => n.isUp)
+    node.isMember = true
+    node.boot(seeds.map((n) => n.name))
+  }
+
+  /** The nodes in the cluster now (see `SimNode.isMember`). */
+  #members(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.isMember)
+  }
+
+  /** The placement every member agrees on once converged (the first member's before that). */
+  #finalPlacement() {
+    const members = this.#members()
+    return (members.find((n) => n.isReady) ?? members[0] ?? [...this.nodes.values()][0]!).placement
   }
 
   /** Runs until converged or the bound; returns the time it took. */
@@ -198,13 +232,16 @@ export class ClusterSim {
     })
   }
 
-  #convergenceProblems(nodes: readonly SimNode[], workload: Workload): string[] {
-    const problems = viewProblems(nodes)
+  #convergenceProblems(_nodes: readonly SimNode[], workload: Workload): string[] {
+    const members = this.#members()
+    const problems = viewProblems(members)
     if (problems.length > 0) return problems
     if (workload.inFlight > 0) return [`${workload.inFlight} client operations in flight`]
-    const hints = pendingHints(nodes)
+    const hints = pendingHints(members)
     if (hints > 0) return [`${hints} hints undelivered`]
-    const replicas = collectReplicas(this.nodes, nodes[0]!.placement, workload.keys)
+    const handoffs = pendingHandoffs(members)
+    if (handoffs.length > 0) return handoffs
+    const replicas = collectReplicas(this.nodes, this.#finalPlacement(), workload.keys)
     return checkReplicasAgree(replicas).map((v) => v.message)
   }
 
@@ -217,7 +254,8 @@ export class ClusterSim {
   }): SimResult {
     const { nodes, workload, failures } = input
     const operations = workload.history.operations
-    const placement = nodes[0]!.placement
+    // The FINAL placement: after joins and leaves, the keys' replicas are the final owners'.
+    const placement = this.#finalPlacement()
     const replicas = collectReplicas(this.nodes, placement, workload.keys)
     const finalState = newestOf(replicas)
     const clocksDiffer = this.options.clockSkewMaxMs > 0 || this.options.clockJumpMaxMs > 0
@@ -244,6 +282,13 @@ export class ClusterSim {
       faults: Object.fromEntries(input.faults.counts),
       transport: { ...this.transport.stats },
       checked: result.checked,
+      finalOwners: placement.owners,
+      rebalance: {
+        handoffRecords: sum(nodes, (n) => n.stats.handoffRecords),
+        partitionsDropped: sum(nodes, (n) => n.stats.partitionsDropped),
+        partitionsDrained: sum(nodes, (n) => n.stats.partitionsDrained),
+        orphanHints: orphanHints(this.#members()),
+      },
       logHash: createHash('sha256').update(this.log.join('\n')).digest('hex'),
       log: this.#isLogging ? this.log : [],
     }
@@ -256,6 +301,10 @@ export function runSimulation(
   settings: { isLogging?: boolean } = {},
 ): SimResult {
   return new ClusterSim(options, settings).run()
+}
+
+function sum(nodes: readonly SimNode[], of: (node: SimNode) => number): number {
+  return nodes.reduce((total, node) => total + of(node), 0)
 }
 
 function addressOf(name: string, nodeCount: number): { ip: Uint8Array; port: number } {

@@ -5,6 +5,12 @@
  * depends on the cluster's state only through the seed. `healAll` ends the phase: every cut is
  * removed, the network is clean again, slow disks recover and crashed nodes restart. Clock
  * offsets stay: a skewed clock is a property of the machine, not of the network.
+ *
+ * Membership events are scheduled the same way: `join` boots a node outside the cluster (a
+ * spare, or one that left) against the members that are up, so partitions move to it; `leave`
+ * makes a member leave gracefully (hand-off, removal, stop), unless that would leave fewer than
+ * `minMembers`. Both are operator actions, not failures: `healAll` does not undo them, and a
+ * leave in progress finishes during the heal phase. Faults target members only.
  */
 import type { EventQueue } from './event-queue.ts'
 import type { SeededRandom } from './memberlist-parts.ts'
@@ -20,6 +26,10 @@ export interface FaultTarget {
   readonly nodes: readonly SimNode[]
   log(line: string): void
   restart(node: SimNode): void
+  /** Boots `node` (not a member) and joins it to the members that are up. */
+  join(node: SimNode): void
+  /** Starts a graceful leave of `node` (a ready member). */
+  leave(node: SimNode): void
 }
 
 /** Injects faults until `healAll`. */
@@ -60,7 +70,7 @@ export class FaultScheduler {
     t.network.quality = CLEAN_LINK
     for (const node of t.nodes) {
       node.diskFactor = 1
-      if (!node.isUp) t.restart(node)
+      if (node.isMember && !node.isUp) t.restart(node)
     }
     t.log('heal: network clean, cuts removed, every node up')
   }
@@ -104,16 +114,52 @@ export class FaultScheduler {
       case 'lossy':
         this.#lossy()
         break
+      case 'join':
+        this.#join()
+        break
+      case 'leave':
+        this.#leave()
+        break
     }
   }
 
+  #members(): SimNode[] {
+    return this.#t.nodes.filter((n) => n.isMember)
+  }
+
   #names(): string[] {
-    return this.#t.nodes.map((n) => n.name)
+    return this.#members().map((n) => n.name)
   }
 
   #pickNode(): SimNode {
-    const nodes = this.#t.nodes
+    const nodes = this.#members()
     return nodes[this.#random.intBelow(nodes.length)]!
+  }
+
+  #join(): void {
+    const t = this.#t
+    const outside = t.nodes.filter((n) => !n.isMember && !n.isUp)
+    if (outside.length === 0 || !t.nodes.some((n) => n.isMember && n.isReady)) {
+      t.log('fault join skipped: no node outside the cluster, or no member up')
+      return
+    }
+    const node = outside[this.#random.intBelow(outside.length)]!
+    t.log(`fault join ${node.name}`)
+    t.join(node)
+  }
+
+  #leave(): void {
+    const t = this.#t
+    const members = this.#members()
+    const staying = members.filter((n) => !n.isLeaving)
+    const candidates = staying.filter((n) => n.isReady)
+    if (staying.length - 1 < t.options.minMembers || candidates.length === 0) {
+      t.log('fault leave skipped: too few members, or none ready')
+      return
+    }
+    const node = candidates[this.#random.intBelow(candidates.length)]!
+    t.log(`fault leave ${node.name}`)
+    t.leave(node)
   }
 
   #cutFor(description: string, from: string[], to: string[], both: boolean): void {
@@ -159,7 +205,9 @@ export class FaultScheduler {
       `fault ${all ? 'power-loss' : 'crash'} ${victims.map((n) => n.name).join(',')} for ${downMs.toFixed(0)} ms`,
     )
     t.queue.after(downMs, () => {
-      for (const node of victims) if (this.#isActive && !node.isUp) t.restart(node)
+      for (const node of victims) {
+        if (this.#isActive && node.isMember && !node.isUp) t.restart(node)
+      }
     })
   }
 

@@ -24,9 +24,16 @@ export type FaultKind =
   | 'slow-disk'
   /** A burst of heavy loss, duplication and delay on every link. */
   | 'lossy'
+  /**
+   * A node outside the cluster (a spare never started, or one that left) joins the running
+   * cluster with its store: partitions move to it (rebalancing).
+   */
+  | 'join'
+  /** A member leaves gracefully: it hands its partitions off, is removed, and stops. */
+  | 'leave'
 
-/** Every fault kind. */
-export const FAULT_KINDS: readonly FaultKind[] = [
+/** The fault kinds that break things (network, processes, clocks, disks). */
+export const FAILURE_KINDS: readonly FaultKind[] = [
   'isolate',
   'split',
   'asymmetric',
@@ -36,6 +43,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'slow-disk',
   'lossy',
 ]
+
+/** Ownership changes: the events that make partitions move. */
+export const MEMBERSHIP_KINDS: readonly FaultKind[] = ['join', 'leave']
+
+/** Every fault kind. */
+export const FAULT_KINDS: readonly FaultKind[] = [...FAILURE_KINDS, ...MEMBERSHIP_KINDS]
 
 /** All knobs of a run. */
 export interface SimOptions {
@@ -59,6 +72,25 @@ export interface SimOptions {
   readonly weakFraction: number
   /** Faults the scheduler may choose from (empty: no faults, only the base network). */
   readonly faults: readonly FaultKind[]
+  /**
+   * Nodes created outside the cluster (named after the `nodeCount` members), which `join`
+   * events bring in. A node that left gracefully may join again as well.
+   */
+  readonly spareNodeCount: number
+  /** A leave is not started when it would leave fewer members than this. */
+  readonly minMembers: number
+  /** `ClusterRuntime.leave`'s bound on the hand-off wait, ms. */
+  readonly leaveTimeoutMs: number
+  /** Fraction of puts that carry a TTL (the API's `?ttl=`). */
+  readonly ttlFraction: number
+  /** TTLs are drawn uniformly from [ttlMinMs, ttlMaxMs]. */
+  readonly ttlMinMs: number
+  readonly ttlMaxMs: number
+  /**
+   * Fraction of puts that are conditional: half `If-None-Match: *`, half `If-Match` with the
+   * version the client last read (or was acknowledged) for the key.
+   */
+  readonly conditionalFraction: number
   /** Mean gap between fault injections (exponential), virtual ms. */
   readonly faultGapMeanMs: number
   /** Base packet/message loss rate during the fault phase. */
@@ -117,6 +149,13 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'seed'> = {
   thinkMeanMs: 60,
   weakFraction: 0.1,
   faults: FAULT_KINDS,
+  spareNodeCount: 1,
+  minMembers: 3,
+  leaveTimeoutMs: 60_000,
+  ttlFraction: 0.1,
+  ttlMinMs: 100,
+  ttlMaxMs: 3_000,
+  conditionalFraction: 0.1,
   faultGapMeanMs: 2_500,
   lossRate: 0.01,
   duplicateRate: 0.01,
@@ -140,6 +179,12 @@ export function resolveSimOptions(input: Partial<SimOptions> & { seed: string })
   const options = { ...SIM_DEFAULTS, ...input }
   if (options.nodeCount < 1 || options.nodeCount > 64) throw new RangeError('nodeCount 1..64')
   if (options.replicaCount < 1) throw new RangeError('replicaCount >= 1')
+  if (options.spareNodeCount < 0 || options.nodeCount + options.spareNodeCount > 64) {
+    throw new RangeError('nodeCount + spareNodeCount 1..64')
+  }
+  if (options.ttlMinMs < 1 || options.ttlMaxMs < options.ttlMinMs) {
+    throw new RangeError('1 <= ttlMinMs <= ttlMaxMs')
+  }
   return options
 }
 
@@ -147,8 +192,10 @@ export function resolveSimOptions(input: Partial<SimOptions> & { seed: string })
 export function swarmOptions(seed: string, overrides: Partial<SimOptions> = {}): SimOptions {
   const random = new SeededRandom(seed).fork('swarm')
   const pick = <T>(items: readonly T[]): T => items[random.intBelow(items.length)]!
-  const faults = FAULT_KINDS.filter(() => random.chance(0.6))
-  return resolveSimOptions({
+  // Draw order matters: knobs added later are drawn after the earlier ones, so an old swarm
+  // seed keeps its old draws (regression seeds stay meaningful).
+  const failureKinds = FAILURE_KINDS.filter(() => random.chance(0.6))
+  const drawn = {
     seed,
     nodeCount: pick([3, 4, 5, 5, 6, 7]),
     durationMs: pick([10_000, 20_000, 30_000]),
@@ -157,7 +204,7 @@ export function swarmOptions(seed: string, overrides: Partial<SimOptions> = {}):
     keyCount: pick([3, 8, 16, 40]),
     thinkMeanMs: pick([10, 50, 200]),
     weakFraction: pick([0, 0.1, 0.3]),
-    faults,
+    faults: failureKinds,
     faultGapMeanMs: pick([800, 2_500, 6_000]),
     lossRate: pick([0, 0.01, 0.05]),
     duplicateRate: pick([0, 0.01, 0.05]),
@@ -167,6 +214,14 @@ export function swarmOptions(seed: string, overrides: Partial<SimOptions> = {}):
     diskLatencyMeanMs: pick([0.5, 2, 10]),
     slowDiskFactor: pick([10, 100]),
     antiEntropyIntervalMs: pick([1_000, 3_000]),
+  }
+  const membershipKinds = MEMBERSHIP_KINDS.filter(() => random.chance(0.5))
+  return resolveSimOptions({
+    ...drawn,
+    faults: [...failureKinds, ...membershipKinds],
+    spareNodeCount: pick([0, 1, 1, 2]),
+    ttlFraction: pick([0, 0.1, 0.3]),
+    conditionalFraction: pick([0, 0.1, 0.3]),
     ...overrides,
   })
 }

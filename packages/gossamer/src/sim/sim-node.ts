@@ -14,7 +14,20 @@
  *   (persist, then send). A crash drops every commit still in flight, so writes that were never
  *   acknowledged may be lost, acknowledged ones never — unless the `ackBeforePersist` bug switch
  *   is on;
- * - a wall clock per node (virtual time + an offset that faults skew and jump) feeding the HLC.
+ * - a wall clock per node (virtual time + an offset that faults skew and jump) feeding the HLC;
+ * - rebalancing, as `replication-driver.ts` and `cluster-runtime.ts` drive it: when the member
+ *   names of the ownership set change, the new placement is applied together with the one the
+ *   data is laid out by (`planRebalance` → `Rebalance`); receivers pull pages
+ *   (`handoff-request` / `answerHandoffRequest`), persist them, and tell the old replicas
+ *   (`handoff-done`, widened to every non-replica owner), which then drop the partition from
+ *   the engine (`dropPartitionSync`, through the simulated disk); a replica still streaming a
+ *   partition in answers gets with the previous replicas' copy too, a read that fails on the
+ *   new replicas is retried once on the previous ones, and a hand-off stuck for longer than
+ *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
+ *   after having been removed) streams its partitions in; one restarting on its data does not;
+ * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
+ *   `leaveTimeoutMs`) until every outbound hand-off is done and every hint delivered, mark
+ *   `removed`, leave memberlist, stop.
  *
  * A crash bumps `epoch`: every callback of the old process (timers, disk commits, replies in
  * flight) checks it and is dropped. Restart rebuilds the in-memory state from the durable parts
@@ -26,13 +39,17 @@ import {
   decodeOwnership,
   encodeOwnership,
   joinOwnership,
+  leaveOwnership,
   members,
   mergeOwnership,
   type OwnershipSet,
   pickOwnership,
+  removeOwnership,
   wouldChange,
 } from '../cluster/ownership.ts'
+import { enginePartitionView, type PartitionView } from '../cluster/runtime/partition-index.ts'
 import { HybridLogicalClock } from '../hlc/hlc.ts'
+import { compareVersions } from '../hlc/version.ts'
 import { AntiEntropy } from '../replication/anti-entropy.ts'
 import type { Consistency } from '../replication/consistency.ts'
 import {
@@ -45,14 +62,22 @@ import {
 import { HashTree, scanPartitionEntries } from '../replication/hash-tree.ts'
 import { HintedHandoff, type HintWrite, MemoryHintStore } from '../replication/hinted-handoff.ts'
 import type {
+  AfterPersist,
+  GetMessage,
   KeyedRecord,
   Outgoing,
   PutMessage,
   ReplicationMessage,
 } from '../replication/messages.ts'
+import {
+  answerHandoffRequest,
+  planRebalance,
+  Rebalance,
+  type RebalanceStep,
+} from '../replication/rebalance.ts'
 import { handleGet, handleHintDeliver, handlePut } from '../replication/replica.ts'
-import { computePlacement, type Placement } from '../ring/partitioner.ts'
-import type { StoredRecord, WriteEntry } from '../storage/engine.ts'
+import { computePlacement, type Placement, partitionOf } from '../ring/partitioner.ts'
+import type { StoredRecord, WriteCondition, WriteEntry } from '../storage/engine.ts'
 import { MemoryEngine } from '../storage/memory-engine.ts'
 import type { EventQueue } from './event-queue.ts'
 import type { SeededRandom } from './memberlist-parts.ts'
@@ -66,6 +91,15 @@ const MAX_CLOCK_SKEW_MS = 60_000
 const TOMBSTONE_GRACE_MS = 864_000_000
 const BROADCAST_QUEUE_MAX = 256
 const RETRANSMIT_MULT = 4
+/** The runtime's drain check period and bound (`replication-driver.ts`). */
+const DRAIN_CHECK_MS = 200
+const DRAINS_MAX = 8
+/** Request ids from here on mark a forwarded `get` (as the driver's `FORWARDED_ID_BASE`). */
+const FORWARDED_ID_BASE = 2 ** 52
+/** `ClusterRuntime.leave` polls the hand-off this often. */
+const LEAVE_POLL_MS = 50
+/** `ClusterRuntime.leave` gives the removal this long before leaving memberlist (LAN preset). */
+const LEAVE_GOSSIP_MS = 1_000
 
 /** What a node needs from the simulated world. */
 export interface SimWorld {
@@ -114,14 +148,19 @@ export interface SimNodeStats {
   droppedWrites: number
   skewRefusals: number
   readRepairs: number
+  /** Records persisted from hand-off pages. */
+  handoffRecords: number
+  partitionsDropped: number
+  /** Partitions an old replica copied to the new replicas itself (stuck hand-off). */
+  partitionsDrained: number
 }
 
 /** One simulated node. See the module header. */
 export class SimNode {
   readonly name: string
   readonly address: Address
-  /** Durable data: survives crashes. */
-  readonly engine = new MemoryEngine()
+  /** Durable data: survives crashes. Keeps a partition index, so partitions can be dropped. */
+  readonly engine: MemoryEngine
   /** Durable hints: survive crashes. */
   readonly hintStore = new MemoryHintStore()
   /**
@@ -134,15 +173,26 @@ export class SimNode {
     droppedWrites: 0,
     skewRefusals: 0,
     readRepairs: 0,
+    handoffRecords: 0,
+    partitionsDropped: 0,
+    partitionsDrained: 0,
   }
   epoch = 0
   isUp = false
   joined = false
+  /**
+   * Part of the cluster as the simulator sees it: booted at bootstrap or by a `join` event,
+   * until a graceful leave completes (a crashed member is still one: it will restart).
+   */
+  isMember = false
+  /** A graceful leave is under way (see `leave`). */
+  isLeaving = false
   core!: MemberlistCore
   ownership: OwnershipSet = new Map()
   placement!: Placement
   hints!: HintedHandoff
   aae!: AntiEntropy
+  rebalance!: Rebalance
   hlc!: HybridLogicalClock
   /** Wall clock = virtual time + this offset (skew and jumps). */
   clockOffsetMs = 0
@@ -155,14 +205,30 @@ export class SimNode {
   #reads = new Map<number, PendingRequest<ReadResult>>()
   #nextRequestId = 1
   #isDiskBusy = false
-  #inFlightBatch = 0
+  #inFlightBatch: Array<{ readonly write: () => void; readonly afterCommit: () => void }> = []
   #nextBatch: Array<{ readonly write: () => void; readonly afterCommit: () => void }> = []
   #gossipTickAtMs: number | undefined
+  readonly #partitions: PartitionView
+  // The placement last applied to replication (the runtime's `#applied`) and the one before it
+  // (the driver's `#previousPlacement`: where a partition still streaming in comes from).
+  #applied: Placement | undefined
+  #previousPlacement: Placement | undefined
+  #storeWasEmpty = true
+  #rejoinedAfterRemoval = false
+  readonly #handOffSinceMs = new Map<number, number>()
+  readonly #draining = new Set<number>()
+  #nextDrainCheckMs = 0
+  #onGone: (() => void) | undefined
 
   constructor(world: SimWorld, name: string) {
     this.#world = world
     this.name = name
     this.address = world.addressOf(name)
+    const { partitionCount } = world.options
+    this.engine = new MemoryEngine({
+      partitionIndex: { partitionCount, partitionOf: (key) => partitionOf(key, partitionCount) },
+    })
+    this.#partitions = enginePartitionView(this.engine)
   }
 
   /** This node's wall clock, Unix ms (what the HLC and the replication cores see). */
@@ -187,16 +253,29 @@ export class SimNode {
     const world = this.#world
     const { options } = world
     this.isUp = true
+    this.isLeaving = false
     this.#random = world.random.fork(`driver:${this.name}:${this.epoch}`)
     const persisted = options.persistOwnership ? (this.persistedOwnership ?? new Map()) : new Map()
-    this.ownership =
-      persisted.get(this.name)?.state === 'member' ? persisted : joinOwnership(persisted, this.name)
+    const mine = persisted.get(this.name)
+    // As `Membership`: a node the cluster had removed (or that was leaving) joins again as a
+    // new owner and streams its partitions in instead of trusting its old copy.
+    this.#rejoinedAfterRemoval = mine !== undefined && mine.state !== 'member'
+    this.ownership = mine?.state === 'member' ? persisted : joinOwnership(persisted, this.name)
+    this.#storeWasEmpty = this.engine.stats().keyCount === 0
+    this.#applied = undefined
+    this.#previousPlacement = undefined
+    this.#handOffSinceMs.clear()
+    this.#draining.clear()
+    this.#nextDrainCheckMs = 0
     this.#broadcasts = []
     this.#placement()
     this.hints = new HintedHandoff({ deliveryTimeoutMs: options.requestTimeoutMs })
     this.hints.restore(this.hintStore.list())
     this.aae = this.#makeAntiEntropy()
-    this.#setAntiEntropyPartitions()
+    this.rebalance = new Rebalance({
+      self: this.name,
+      config: { requestTimeoutMs: options.requestTimeoutMs },
+    })
     this.hlc = new HybridLogicalClock({
       nodeId: this.name,
       wallClockMs: () => this.wallMs(),
@@ -217,6 +296,7 @@ export class SimNode {
     this.afterCall()
     this.joined = seeds.length === 0
     if (seeds.length > 0) this.#join(seeds)
+    else this.#onOwnershipChange()
     this.#scheduleTick()
     this.#scheduleReconnect()
   }
@@ -248,10 +328,12 @@ export class SimNode {
     if (!this.isUp) return
     this.isUp = false
     this.joined = false
+    this.isLeaving = false
+    this.#onGone = undefined
     this.epoch++
     this.core.shutdown()
-    this.stats.droppedWrites += this.#inFlightBatch + this.#nextBatch.length
-    this.#inFlightBatch = 0
+    this.stats.droppedWrites += this.#inFlightBatch.length + this.#nextBatch.length
+    this.#inFlightBatch = []
     this.#nextBatch = []
     this.#isDiskBusy = false
     this.#gossipTickAtMs = undefined
@@ -305,6 +387,9 @@ export class SimNode {
       case 'joinComplete':
         this.#onJoinComplete(output.joinId, output.successCount)
         return
+      case 'leaveComplete':
+        this.#stopAfterLeave()
+        return
       default:
         return
     }
@@ -335,10 +420,12 @@ export class SimNode {
     this.joined = true
     this.#world.log(`${this.name} joined via ${successCount} seed(s)`)
     if (this.ownership.get(this.name)?.state !== 'member') {
+      this.#rejoinedAfterRemoval = true
       this.#changeOwnership(joinOwnership(this.ownership, this.name), [this.name])
     }
     this.#queueBroadcast([this.name])
     this.#persistOwnership()
+    this.#onOwnershipChange()
   }
 
   #persistOwnership(): void {
@@ -373,9 +460,8 @@ export class SimNode {
     this.ownership = mergeOwnership(this.ownership, next)
     // memberlist does not re-gossip user broadcasts: a node that learns something re-broadcasts.
     this.#queueBroadcast(names)
-    this.#placement()
-    this.#setAntiEntropyPartitions()
     this.#persistOwnership()
+    this.#onOwnershipChange()
   }
 
   #queueBroadcast(names: readonly string[]): void {
@@ -403,21 +489,274 @@ export class SimNode {
   }
 
   #placement(): void {
-    const { partitionCount, replicaCount } = this.#world.options
     const owners = members(this.ownership)
     if (this.placement !== undefined && sameNames(this.placement.owners, owners)) return
-    this.placement = computePlacement(owners, { partitionCount, replicaCount })
+    this.placement = this.#compute(owners)
   }
 
-  #setAntiEntropyPartitions(): void {
-    if (this.aae === undefined) return
+  #compute(owners: readonly string[]): Placement {
+    const { partitionCount, replicaCount } = this.#world.options
+    return computePlacement(owners, { partitionCount, replicaCount })
+  }
+
+  /** The runtime's `#onMembershipChange`: recompute placement; once joined, apply it. */
+  #onOwnershipChange(): void {
+    if (!this.isUp) return
+    this.#placement()
+    if (!this.joined || this.#applied === this.placement) return
+    const previous = this.#previousFor(members(this.ownership))
+    this.#applyPlacement(this.placement, previous)
+    this.#applied = this.placement
+  }
+
+  /** The runtime's `#previousFor`: the placement the data is laid out by. */
+  #previousFor(owners: readonly string[]): Placement | undefined {
+    if (this.#applied !== undefined) return this.#applied
+    const others = owners.filter((name) => name !== this.name)
+    if (others.length === 0 || !owners.includes(this.name)) return undefined
+    if (!this.#storeWasEmpty && !this.#rejoinedAfterRemoval) return undefined
+    if (this.#storeWasEmpty) this.aae.scheduleAll(this.wallMs())
+    return this.#compute(others)
+  }
+
+  /** The driver's `applyPlacement`: anti-entropy partitions, then the rebalance plan. */
+  #applyPlacement(next: Placement, previous: Placement | undefined): void {
+    if (previous !== undefined) this.#previousPlacement = previous
     const partitions: Array<{ partition: number; peers: string[] }> = []
-    for (let partition = 0; partition < this.placement.partitionCount; partition++) {
-      const replicas = this.placement.preferenceList(partition)
-      if (!replicas.includes(this.name)) continue
+    for (let partition = 0; partition < next.partitionCount; partition++) {
+      const replicas = next.preferenceList(partition)
+      if (!replicas.includes(this.name) || replicas.length < 2) continue
       partitions.push({ partition, peers: replicas.filter((node) => node !== this.name) })
     }
     this.aae.setPartitions(partitions)
+    if (previous === undefined) return
+    const plan = planRebalance({
+      partitionCount: next.partitionCount,
+      oldReplicas: (p) => previous.preferenceList(p),
+      newReplicas: (p) => next.preferenceList(p),
+    })
+    // Never drop data when the new placement has no replicas at all (the last owner left).
+    const safePlan = {
+      moves: plan.moves,
+      drops: plan.drops.filter((d) => next.preferenceList(d.partition).length > 0),
+    }
+    this.#world.log(
+      `${this.name} placement ${next.owners.join(',')}: ${plan.moves.filter((m) => m.to === this.name).length} in, ${plan.drops.filter((d) => d.node === this.name).length} out`,
+    )
+    this.#runRebalance(
+      this.rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p) }),
+    )
+  }
+
+  /** Partitions this node still hands off (the driver's `outboundPending`). */
+  outboundPending(): number {
+    let count = 0
+    for (let p = 0; p < this.placement.partitionCount; p++) {
+      if (this.rebalance.stateOf(p) === 'handing-off') count += 1
+    }
+    return count
+  }
+
+  /** Inbound hand-offs not finished (the driver's `inboundPending`). */
+  inboundPending(): number {
+    let count = 0
+    for (let p = 0; p < this.placement.partitionCount; p++) {
+      const state = this.rebalance.stateOf(p)
+      if (state === 'pending' || state === 'receiving') count += 1
+    }
+    return count
+  }
+
+  #isStreamingIn(partition: number): boolean {
+    const state = this.rebalance.stateOf(partition)
+    return state === 'pending' || state === 'receiving'
+  }
+
+  // ---- rebalancing (the driver's #runRebalance and friends) ----
+
+  #runRebalance(step: RebalanceStep): void {
+    if (step.drop.length > 0) this.#drop(step.drop)
+    for (const out of step.send) this.#sendRebalance(out)
+    for (const after of step.persist) {
+      this.stats.handoffRecords += after.entries.length
+      this.#persist(after.entries, () => {
+        for (const out of this.#widenHandoffDone(after.thenSend)) this.#sendRebalance(out)
+      })
+    }
+  }
+
+  #widenHandoffDone(sends: AfterPersist['thenSend']): Outgoing[] {
+    const placement = this.#applied ?? this.placement
+    const out: Outgoing[] = []
+    for (const send of sends) {
+      if (send.message.type !== 'handoff-done') {
+        out.push(send)
+        continue
+      }
+      const replicas = placement.preferenceList(send.message.partition)
+      const targets = new Set([send.to])
+      for (const owner of placement.owners) if (!replicas.includes(owner)) targets.add(owner)
+      targets.delete(this.name)
+      for (const to of targets) out.push({ to, message: send.message })
+    }
+    return out
+  }
+
+  #sendRebalance(out: Outgoing): void {
+    this.#send(out, {
+      onReply: (reply) => {
+        if (reply?.type !== 'handoff-batch') return
+        const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
+        this.#runRebalance(this.rebalance.onBatch(out.to, batch, this.wallMs()))
+      },
+      onFailure: () => {
+        if (out.message.type === 'handoff-request') this.rebalance.onFailure(out.to)
+      },
+    })
+  }
+
+  #drop(partitions: readonly number[]): void {
+    for (const partition of partitions) {
+      this.#world.log(`${this.name} drops partition ${partition}`)
+      this.#commit(
+        () => {
+          // Bounded: each round removes up to 1000 records of one finite partition.
+          for (let round = 0; round < 100_000; round++) {
+            if (this.engine.dropPartitionSync({ partition, limit: 1_000 }).done) break
+          }
+          this.stats.partitionsDropped++
+        },
+        () => {},
+      )
+    }
+  }
+
+  // The driver's #drainStuckHandOffs: after the hand-off wait, copy the partition to its
+  // current replicas with plain puts and drop it once every copy is acknowledged.
+  #drainStuckHandOffs(nowMs: number): void {
+    const placement = this.#applied
+    if (placement === undefined) return
+    const waitMs = Math.max(10_000, 2 * this.#world.options.requestTimeoutMs)
+    for (let p = 0; p < placement.partitionCount; p++) {
+      if (this.rebalance.stateOf(p) !== 'handing-off') {
+        this.#handOffSinceMs.delete(p)
+        continue
+      }
+      const since = this.#handOffSinceMs.get(p)
+      if (since === undefined) this.#handOffSinceMs.set(p, nowMs)
+      else if (
+        nowMs - since >= waitMs &&
+        !this.#draining.has(p) &&
+        this.#draining.size < DRAINS_MAX
+      )
+        this.#drainPartition(placement, p)
+    }
+  }
+
+  #drainPartition(placement: Placement, partition: number): void {
+    const replicas = placement.preferenceList(partition).filter((n) => n !== this.name)
+    if (replicas.length === 0 || !replicas.every((n) => this.isReachable(n))) return
+    this.#draining.add(partition)
+    const reader = this.#partitions.reader(partition, this.engine)
+    const entries: KeyedRecord[] = []
+    let after: string | undefined
+    // Bounded: each page advances the cursor through one finite partition.
+    for (;;) {
+      const page = reader.scan({ after, limit: 200, includeDead: true, nowMs: this.wallMs() })
+      entries.push(...page.entries)
+      if (page.cursor === undefined) break
+      after = page.cursor
+    }
+    let waiting = entries.length * replicas.length
+    let isOk = true
+    const settle = (ok: boolean) => {
+      isOk &&= ok
+      if (--waiting > 0) return
+      this.#draining.delete(partition)
+      if (!isOk) return
+      this.stats.partitionsDrained++
+      this.#world.log(`${this.name} drained partition ${partition}`)
+      this.#runRebalance(this.rebalance.completeHandOff(partition))
+    }
+    if (waiting === 0) {
+      waiting = 1
+      settle(true)
+      return
+    }
+    for (const { key, record } of entries) {
+      for (const to of replicas) {
+        const message: PutMessage = { type: 'put', requestId: this.#nextRequestId++, key, record }
+        this.#send(
+          { to, message },
+          {
+            onReply: (reply) => settle(reply?.type === 'put-reply' && reply.status !== 'refused'),
+            onFailure: () => settle(false),
+          },
+        )
+      }
+    }
+  }
+
+  // ---- graceful leave ----
+
+  /**
+   * `ClusterRuntime.leave`: hand off, then leave the ownership set and memberlist, and stop.
+   * `onGone` runs once the process stopped (not when it crashes meanwhile).
+   */
+  leave(onGone: () => void): void {
+    if (!this.isReady || this.isLeaving) return
+    this.isLeaving = true
+    this.#onGone = onGone
+    const others = members(this.ownership).filter((n) => n !== this.name && this.isReachable(n))
+    this.#world.log(`${this.name} leaving`)
+    this.#changeOwnership(leaveOwnership(this.ownership, this.name), [this.name])
+    const deadlineMs = this.#world.queue.nowMs + this.#world.options.leaveTimeoutMs
+    const poll = this.guard(() => {
+      const isDone = this.outboundPending() === 0 && this.hints.pendingCount() === 0
+      if (!isDone && this.#world.queue.nowMs < deadlineMs) {
+        this.#world.queue.after(LEAVE_POLL_MS, poll)
+        return
+      }
+      this.#world.log(
+        `${this.name} hand-off finished (outbound ${this.outboundPending()}, hints ${this.hints.pendingCount()}); leaving`,
+      )
+      this.#changeOwnership(removeOwnership(this.ownership, this.name), [this.name])
+      this.#world.queue.after(
+        LEAVE_GOSSIP_MS,
+        this.guard(() => {
+          this.core.leave(5_000)
+          this.afterCall()
+        }),
+      )
+    })
+    if (others.length === 0) {
+      this.#changeOwnership(removeOwnership(this.ownership, this.name), [this.name])
+      this.#stopAfterLeave()
+    } else {
+      poll()
+    }
+  }
+
+  /** The process exits after a graceful leave: what was queued for the disk is committed. */
+  #stopAfterLeave(): void {
+    if (!this.isUp || !this.isLeaving) return
+    for (const item of [...this.#inFlightBatch, ...this.#nextBatch]) item.write()
+    this.#inFlightBatch = []
+    this.#nextBatch = []
+    this.#isDiskBusy = false
+    this.isUp = false
+    this.joined = false
+    this.isLeaving = false
+    this.isMember = false
+    this.epoch++
+    this.core.shutdown()
+    this.#gossipTickAtMs = undefined
+    this.#writes = new Map()
+    this.#reads = new Map()
+    this.#world.log(`${this.name} left and stopped`)
+    const onGone = this.#onGone
+    this.#onGone = undefined
+    onGone?.()
   }
 
   #makeAntiEntropy(): AntiEntropy {
@@ -446,9 +785,19 @@ export class SimNode {
 
   // ---- client requests (coordinator side) ----
 
-  /** Coordinates a put (value) or delete (null). `done` runs once, unless this node crashes. */
+  /**
+   * Coordinates a put (value) or delete (null), with an optional expiry (Unix ms on this node's
+   * clock, as the API computes `?ttl=`) and write condition (as `ClusterKvService` plans it
+   * from a coordinated read). `done` runs once, unless this node crashes.
+   */
   write(
-    input: { key: string; value: Uint8Array | null; w: Consistency },
+    input: {
+      key: string
+      value: Uint8Array | null
+      w: Consistency
+      expiresAtMs?: number | undefined
+      condition?: WriteCondition | undefined
+    },
     done: (r: WriteResult) => void,
   ): void {
     const placement = this.placement
@@ -459,6 +808,8 @@ export class SimNode {
       requestId: this.#nextRequestId++,
       key: input.key,
       value: input.value,
+      expiresAtMs: input.expiresAtMs,
+      condition: input.condition,
       w: input.w,
       replicas,
       fallbacks: placement.orderedOwners(partition).slice(replicas.length),
@@ -472,16 +823,31 @@ export class SimNode {
     this.#applyWrite(pending, core, core.start())
   }
 
-  /** Coordinates a read; `done` runs once, unless this node crashes. */
+  /**
+   * Coordinates a read on the key's replicas under the current placement; `done` runs once,
+   * unless this node crashes. (The driver used to retry a failed read on the previous
+   * placement's replicas; those may have dropped the partition, and a quorum of them may miss
+   * a write acknowledged by the new replicas, so the retry could return stale data as a
+   * successful quorum read — found by this simulator, seed 8; removed from the driver.)
+   */
   read(input: { key: string; r: Consistency }, done: (r: ReadResult) => void): void {
     const placement = this.placement
+    const replicas = placement.preferenceList(placement.partitionOf(input.key))
+    this.#readFrom(input, replicas, done)
+  }
+
+  #readFrom(
+    input: { key: string; r: Consistency },
+    replicas: string[],
+    done: (r: ReadResult) => void,
+  ): void {
     const nowMs = this.wallMs()
     const timeoutMs = this.#world.options.requestTimeoutMs
     const core = new ReadCoordinator({
       requestId: this.#nextRequestId++,
       key: input.key,
       r: input.r,
-      replicas: placement.preferenceList(placement.partitionOf(input.key)),
+      replicas,
       isReachable: this.isReachable,
       nowMs,
       deadlineMs: nowMs + timeoutMs,
@@ -606,7 +972,7 @@ export class SimNode {
         this.#handlePut(from, message, respond)
         break
       case 'get':
-        respond.reply(handleGet({ store: this.engine, from, message }).message)
+        this.#handleGet(from, message, respond)
         break
       case 'hint-deliver': {
         if (!this.#acceptVersion(message.record, respond)) break
@@ -626,10 +992,70 @@ export class SimNode {
         this.#persistAll(step.persist, () => respond.reply(reply))
         break
       }
-      default:
-        // Rebalancing is not simulated (ownership is static after bootstrap; see docs).
+      case 'handoff-request': {
+        const answer = answerHandoffRequest({
+          store: this.#partitions.reader(message.partition, this.engine),
+          request: message,
+          partitionOf: (key) => this.placement.partitionOf(key),
+          nowMs: this.wallMs(),
+        })
+        respond.reply(answer)
+        break
+      }
+      case 'handoff-done':
+        this.#runRebalance(this.rebalance.onHandoffDone(from, message))
         respond.reply(undefined)
+        break
+      default:
+        respond.reply(undefined) // replies never arrive as requests
     }
+  }
+
+  /**
+   * The driver's `#handleGet`: while this node still streams the key's partition in, it also
+   * asks one previous replica and answers with the newer record.
+   */
+  #handleGet(from: string, message: GetMessage, respond: Responder): void {
+    const local = handleGet({ store: this.engine, from, message }).message
+    const previous = this.#previousPlacement
+    const placement = this.#applied
+    if (
+      placement === undefined ||
+      previous === undefined ||
+      local.type !== 'get-reply' ||
+      message.requestId >= FORWARDED_ID_BASE
+    ) {
+      respond.reply(local)
+      return
+    }
+    const partition = placement.partitionOf(message.key)
+    const source = this.#isStreamingIn(partition)
+      ? previous
+          .preferenceList(partition)
+          .find((node) => node !== this.name && node !== from && this.isReachable(node))
+      : undefined
+    if (source === undefined) {
+      respond.reply(local)
+      return
+    }
+    const forwarded: GetMessage = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
+    this.#world.call(
+      this,
+      source,
+      forwarded,
+      Math.max(1, this.#world.options.requestTimeoutMs / 4),
+      {
+        onReply: (reply) => {
+          if (reply?.type !== 'get-reply') {
+            respond.reply(local)
+            return
+          }
+          const theirs = this.#isSkewed(reply.record) ? undefined : reply.record
+          respond.reply({ ...local, record: newer(local.record, theirs) })
+        },
+        onFailure: () => respond.reply(local),
+      },
+    )
   }
 
   #handlePut(from: string, message: PutMessage, respond: Responder): void {
@@ -684,6 +1110,11 @@ export class SimNode {
     }
     for (const out of this.hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.aae.tick(nowMs, this.isReachable).send)
+    this.#runRebalance(this.rebalance.tick(nowMs, this.isReachable))
+    if (nowMs >= this.#nextDrainCheckMs) {
+      this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
+      this.#drainStuckHandOffs(nowMs)
+    }
   }
 
   #sendHint(out: Outgoing): void {
@@ -754,13 +1185,13 @@ export class SimNode {
     const batch = this.#nextBatch
     this.#nextBatch = []
     this.#isDiskBusy = true
-    this.#inFlightBatch = batch.length
+    this.#inFlightBatch = batch
     const meanMs = this.#world.options.diskLatencyMeanMs
     const latencyMs = (0.2 - Math.log(1 - this.#random.float()) * meanMs) * this.diskFactor
     this.#world.queue.after(
       latencyMs,
       this.guard(() => {
-        this.#inFlightBatch = 0
+        this.#inFlightBatch = []
         this.stats.commits++
         for (const item of batch) item.write()
         for (const item of batch) item.afterCommit()
@@ -778,4 +1209,10 @@ export class SimNode {
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i])
+}
+
+function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): StoredRecord | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return compareVersions(b.version, a.version) > 0 ? b : a
 }
