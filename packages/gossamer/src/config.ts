@@ -81,6 +81,11 @@ export interface NodeConfig {
   readonly leaveOnShutdown: boolean
   /** Longest wait for hand-offs during a graceful leave. @default 60000 */
   readonly leaveTimeoutMs: number
+  /**
+   * Serve plain `GET /v1/kv/{key}` reads that this node answers alone straight from the HTTP
+   * server, before Fastify (same response bytes; `api/fast-path.ts`). @default true
+   */
+  readonly httpFastPath: boolean
   /** Testing only: shifts this node's wall clock by this many ms (to show skew handling). @default 0 */
   readonly clockOffsetMs: number
 }
@@ -128,6 +133,7 @@ const FIELDS: { readonly [K in keyof NodeConfig]: FieldSpec } = {
   tickIntervalMs: { kind: 'integer', min: 1, max: 10_000 },
   leaveOnShutdown: { kind: 'boolean' },
   leaveTimeoutMs: { kind: 'integer', min: 0, max: 3_600_000 },
+  httpFastPath: { kind: 'boolean' },
   clockOffsetMs: { kind: 'integer', min: -315_360_000_000, max: 315_360_000_000 },
 }
 
@@ -175,6 +181,7 @@ export function defaultNodeConfig(): NodeConfig {
     tickIntervalMs: 50,
     leaveOnShutdown: true,
     leaveTimeoutMs: 60_000,
+    httpFastPath: true,
     clockOffsetMs: 0,
   }
 }

@@ -155,6 +155,8 @@ async function serve(parts: {
     coordinator: {
       write: (input) => coordinating().driver.write(input),
       read: (input) => coordinating().driver.read(input),
+      readLocal: (key, r) =>
+        runtime?.canCoordinate === true ? runtime.driver.readLocal(key, r) : undefined,
     },
     engine,
     self: config.name,
@@ -188,6 +190,7 @@ async function serve(parts: {
     },
     readiness: { isReady: () => isStarted && kv.isHealthy && (runtime?.isReady ?? false) },
     onStorageFailure: storageFailed,
+    fastRead: config.httpFastPath ? (key) => kv.readLocal(key) : undefined,
   })
   await app.listen({ host: config.bind, port: config.httpPort })
   const httpUrl = urlOf(config.bind, app.server.address())

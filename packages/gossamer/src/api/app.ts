@@ -7,7 +7,13 @@
  * bytes as a Buffer (`/v1/kv` stores any bytes of any type; `/put` parses its JSON itself, so a
  * client that forgets `Content-Type: application/json` still works).
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import http from 'node:http'
+import Fastify, {
+  type FastifyHttpOptions,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import type { NodeConfig } from '../config.ts'
 import { GossamerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -18,11 +24,12 @@ import {
   rawBadRequestResponse,
   toGossamerError,
 } from './error-mapper.ts'
+import { createFastPath } from './fast-path.ts'
 import type { KvApi } from './kv-api.ts'
-import { KvService, type VersionClock } from './kv-service.ts'
+import { KvService, type LiveRecord, type VersionClock } from './kv-service.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { type ClusterApi, registerClusterRoutes } from './routes/cluster-routes.ts'
-import { registerKvRoutes } from './routes/kv-routes.ts'
+import { DEFAULT_CONTENT_TYPE, registerKvRoutes } from './routes/kv-routes.ts'
 import { registerNotFound } from './routes/not-found.ts'
 import { registerOpsRoutes } from './routes/ops-routes.ts'
 import { registerSeedRoutes } from './routes/seed-routes.ts'
@@ -49,6 +56,11 @@ export interface AppComponents {
   readonly kv?: KvApi | undefined
   /** The cluster runtime, for `/v1/cluster/*` and `/v1/admin/*`. @default no such routes */
   readonly cluster?: ClusterApi | undefined
+  /**
+   * Enables the HTTP fast path for plain `GET /v1/kv/{key}` (`fast-path.ts`): the live record
+   * when this node alone answers the read, else undefined (never throws). @default no fast path
+   */
+  readonly fastRead?: ((key: string) => LiveRecord | undefined) | undefined
 }
 
 /** Largest `/put` JSON body: key and value may each be escaped up to 6 bytes per byte. */
@@ -59,7 +71,23 @@ export function seedBodyLimitBytes(config: Pick<NodeConfig, 'maxKeyBytes' | 'max
 /** Builds the Fastify app (not listening). Call `app.ready()` or `inject()` to use it. */
 export function buildApp(components: AppComponents): FastifyInstance {
   const { config, logger } = components
+  const closing = { isClosing: false }
+  const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }
+  const fastRead = components.fastRead
+  const fastPath =
+    fastRead === undefined
+      ? undefined
+      : createFastPath({
+          readLocal: fastRead,
+          limits,
+          metrics: components.metrics,
+          isClosing: () => closing.isClosing,
+          defaultContentType: DEFAULT_CONTENT_TYPE,
+        })
   const app = Fastify({
+    // With a fast path, the HTTP server offers each request to it first (Fastify's own server
+    // settings applied as Fastify applies them to the server it creates).
+    ...(fastPath !== undefined && { serverFactory: fastPathServer(fastPath) }),
     // Fastify gets no logger: with one it builds a child logger per request (the request id
     // bound), a measurable share of a GET, and per-request log lines cost throughput anyway
     // (metrics count requests instead). The error handler logs on the node's logger and names
@@ -98,9 +126,8 @@ export function buildApp(components: AppComponents): FastifyInstance {
     sendError(reply, mapped, components.metrics)
   })
   instrument(app, components.metrics)
-  refuseWhileClosing(app)
+  refuseWhileClosing(app, closing)
   const readiness = components.readiness ?? { isReady: () => true }
-  const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }
   registerSeedRoutes(app, { kv, limits })
   registerKvRoutes(app, { kv, limits })
   if (components.cluster !== undefined) {
@@ -125,14 +152,13 @@ function sendError(reply: FastifyReply, error: GossamerError, metrics: NodeMetri
 
 // Requests that arrive on kept-alive connections after close() began get 503 NOT_READY and a
 // closed connection; requests already in flight finish normally.
-function refuseWhileClosing(app: FastifyInstance): void {
-  let isClosing = false
+function refuseWhileClosing(app: FastifyInstance, closing: { isClosing: boolean }): void {
   app.addHook('preClose', (done) => {
-    isClosing = true
+    closing.isClosing = true
     done()
   })
   app.addHook('onRequest', (_request, reply, done) => {
-    if (!isClosing) return done()
+    if (!closing.isClosing) return done()
     reply.header('connection', 'close')
     done(new GossamerError('GOSSAMER_ERR_NOT_READY', 'the node is shutting down'))
   })
@@ -148,4 +174,31 @@ function instrument(app: FastifyInstance, metrics: NodeMetrics): void {
     })
     done()
   })
+}
+
+type RequestListener = (request: http.IncomingMessage, response: http.ServerResponse) => void
+
+function fastPathServer(
+  fastPath: (request: http.IncomingMessage, response: http.ServerResponse) => boolean,
+): NonNullable<FastifyHttpOptions<http.Server>['serverFactory']> {
+  return (handler: RequestListener, fastifyOptions) => {
+    // The options Fastify resolved (its defaults filled in).
+    const options = fastifyOptions as {
+      http?: http.ServerOptions
+      keepAliveTimeout?: number
+      requestTimeout?: number
+      connectionTimeout?: number
+      maxRequestsPerSocket?: number
+    }
+    const server = http.createServer(options.http ?? {}, (request, response) => {
+      if (!fastPath(request, response)) handler(request, response)
+    })
+    server.keepAliveTimeout = options.keepAliveTimeout ?? 72_000
+    server.requestTimeout = options.requestTimeout ?? 0
+    server.setTimeout(options.connectionTimeout ?? 0)
+    if ((options.maxRequestsPerSocket ?? 0) > 0) {
+      server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? 0
+    }
+    return server
+  }
 }

@@ -42,7 +42,9 @@ export interface ClusterCoordinator {
       readonly local?: { readonly previous: StoredRecord | undefined } | undefined
     }
   >
-  read(input: { key: string; r: Consistency }): Promise<ReadResult>
+  read(input: { key: string; r: Consistency }): ReadResult | Promise<ReadResult>
+  /** The read answered from this node alone, or undefined when it needs coordinating. */
+  readLocal?(key: string, r: Consistency): ReadResult | undefined
 }
 
 /** Key-value operations coordinated across the cluster. */
@@ -85,9 +87,38 @@ export class ClusterKvService implements KvApi {
     return this.#nowMs()
   }
 
-  async get(key: string, options: { r?: Consistency | undefined } = {}) {
+  /**
+   * The live record of `key`, or undefined. Synchronous when the driver answers from the local
+   * replica alone (a lone node, `r=one` on a sole replica), a promise otherwise.
+   */
+  get(
+    key: string,
+    options: { r?: Consistency | undefined } = {},
+  ): LiveRecord | undefined | Promise<LiveRecord | undefined> {
     this.#assertHealthy()
-    const result = await this.#coordinator.read({ key, r: options.r ?? 'quorum' })
+    const result = this.#coordinator.read({ key, r: options.r ?? 'quorum' })
+    return result instanceof Promise
+      ? result.then((settled) => this.#liveOf(settled))
+      : this.#liveOf(result)
+  }
+
+  /**
+   * The live record of `key` when this node alone answers a default (`r=quorum`) read and the
+   * record is there: for the HTTP fast path. Undefined means "take the full route" — the read
+   * needs coordinating, the key is absent or expired, the node is not serving, or anything
+   * failed; it never throws.
+   */
+  readLocal(key: string): LiveRecord | undefined {
+    if (!this.#isHealthy || this.#coordinator.readLocal === undefined) return undefined
+    try {
+      const result = this.#coordinator.readLocal(key, 'quorum')
+      return result === undefined || !result.ok ? undefined : this.#liveOf(result)
+    } catch {
+      return undefined
+    }
+  }
+
+  #liveOf(result: ReadResult): LiveRecord | undefined {
     if (!result.ok) throw failureError(result.error)
     if (result.newest !== undefined) {
       try {

@@ -64,6 +64,8 @@ export class NodeMetrics {
   readonly httpErrors: Counter<'code'>
   // route -> method -> stats; both levels are bounded (route patterns, KNOWN_METHODS + OTHER).
   readonly #routes = new Map<string, Map<string, RouteStats>>()
+  /** Requests answered by the HTTP fast path (`fast-path.ts`), also counted per route above. */
+  fastPathRequests = 0
 
   constructor(options: { engine?: Engine | undefined; defaultMetrics?: boolean | undefined } = {}) {
     this.registry = new Registry()
@@ -92,6 +94,16 @@ export class NodeMetrics {
       help: 'Error responses, by GOSSAMER_ERR_* code.',
       labelNames: ['code'],
       registers,
+    })
+    const metrics = this
+    new Counter({
+      name: 'gossamer_http_fast_path_total',
+      help: 'Requests answered by the HTTP fast path (plain GET /v1/kv/{key} read from this node alone, before Fastify); also counted in gossamer_http_requests_total.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(metrics.fastPathRequests)
+      },
     })
     if (options.engine !== undefined) this.#registerStorageGauges(options.engine)
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry })

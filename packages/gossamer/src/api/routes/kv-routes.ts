@@ -53,18 +53,17 @@ interface KvDeps {
 export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
   const { kv, limits } = deps
   const putConfig: RouteErrorConfig = { bodyTooLargeCode: 'GOSSAMER_ERR_VALUE_TOO_LARGE' }
-  app.get('/v1/kv/*', async (request, reply) => {
+  // Not `async`: when the record is read from this node alone (a lone node, or `r=one` on a sole
+  // replica) the reply is sent in the same turn, without a promise per request; a coordinated
+  // read returns its promise to Fastify.
+  app.get('/v1/kv/*', (request, reply) => {
     const key = keyFromUrl(request.url, limits)
-    const record = await kv.get(key, { r: consistencyParam(request.query, 'r') })
-    if (record === undefined) throw notFound(key)
-    setRecordHeaders(reply, record)
-    const ifNoneMatch = parseEtagCondition(request.headers['if-none-match'], 'If-None-Match')
-    if (ifNoneMatch && etagConditionMatches(ifNoneMatch, record.version, { strong: false })) {
-      return reply.code(304).send()
+    const record = kv.get(key, { r: consistencyParam(request.query, 'r') })
+    if (record instanceof Promise) {
+      return record.then((settled) => sendRecord(request, reply, key, settled))
     }
-    return reply.send(
-      Buffer.from(record.value.buffer, record.value.byteOffset, record.value.length),
-    )
+    sendRecord(request, reply, key, record)
+    return undefined
   })
   app.put(
     '/v1/kv/*',
@@ -103,6 +102,22 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
     return reply.code(204).send()
   })
   app.get('/v1/kv', async (request) => listPage(request, deps))
+}
+
+function sendRecord(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  key: string,
+  record: LiveRecord | undefined,
+): void {
+  if (record === undefined) throw notFound(key)
+  setRecordHeaders(reply, record)
+  const ifNoneMatch = parseEtagCondition(request.headers['if-none-match'], 'If-None-Match')
+  if (ifNoneMatch && etagConditionMatches(ifNoneMatch, record.version, { strong: false })) {
+    reply.code(304).send()
+    return
+  }
+  reply.send(Buffer.from(record.value.buffer, record.value.byteOffset, record.value.length))
 }
 
 function keyFromUrl(url: string, limits: InputLimits): string {

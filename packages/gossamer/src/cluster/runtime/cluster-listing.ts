@@ -42,7 +42,7 @@ export interface ClusterListingDeps {
   /** One page of this node's local store. */
   readonly scanLocal: (after: string | undefined, limit: number) => SourcePage
   /** A coordinated read (for the key equal to the prefix). */
-  readonly read: (key: string, r: Consistency) => Promise<ReadResult>
+  readonly read: (key: string, r: Consistency) => ReadResult | Promise<ReadResult>
   readonly nowMs: number
   /** False for a record to ignore (a version too far in the future). */
   readonly isUsable: (record: StoredRecord) => boolean
