@@ -5,13 +5,14 @@
  * write is durable (a coordinator counts an ack as a durable copy).
  *
  * The reply status is decided here with the engine's own rule (`decideWrite`) against the record
- * read now; the driver's write applies the same rule again, so a write racing in between can
- * only turn `applied` into a no-op superseded by something newer — durable either way.
+ * read now; the driver's write applies the same rule again. A write racing in between can turn
+ * `applied` into `stale` (superseded by something newer — durable either way) or, for a
+ * conditional put, into `condition_failed`: the driver replies with `putReplyAfterWrite`.
  *
  * A `put` carrying `hintFor` goes to the hint holder (`hinted-handoff.ts`), never into the data
  * store: this node is a fallback, not an owner of the key's partition.
  */
-import type { StoredRecord } from '../storage/engine.ts'
+import type { StoredRecord, WriteOutcome } from '../storage/engine.ts'
 import { decideWrite } from '../storage/record-rules.ts'
 import type { HintedHandoff, HintWrite } from './hinted-handoff.ts'
 import type {
@@ -106,6 +107,23 @@ export function handleHintDeliver(input: {
     message: { type: 'hint-ack', deliveryId: message.deliveryId },
   }
   return { entries: outcome.status === 'applied' ? [entry] : [], thenSend: [ack] }
+}
+
+/**
+ * The reply to a `put` once its write is durable. The engine decides the write again inside
+ * its transaction, against what is stored by then (`decideWrite`); when a write that raced in
+ * between — even one with an OLDER version — makes a condition fail there, the write was not
+ * stored although `handlePut` planned `applied`, and the reply must say `condition_failed`, or
+ * the coordinator counts an ack for a write that is nowhere (found by the whole-cluster
+ * simulator, seed 37: an acknowledged If-None-Match put lost). A `stale` outcome stays an ack.
+ */
+export function putReplyAfterWrite<M extends Outgoing['message'] | undefined>(
+  planned: M,
+  outcome: WriteOutcome | undefined,
+): M | PutReplyMessage {
+  if (planned?.type !== 'put-reply' || planned.status !== 'applied') return planned
+  if (outcome?.status !== 'condition_failed') return planned
+  return { ...planned, status: 'condition_failed', current: outcome.current?.version }
 }
 
 function putReply(requestId: number, status: PutReplyMessage['status']): PutReplyMessage {
