@@ -399,16 +399,41 @@ export class ReplicationDriver {
    * repaired with the newest record. (Replicas still streaming a partition in answer with the
    * previous replicas' copy too: `#handleGet`.)
    */
-  async read(input: { key: string; r: Consistency }): Promise<ReadResult> {
+  read(input: { key: string; r: Consistency }): ReadResult | Promise<ReadResult> {
     const placement = this.#c.placement()
     const partition = placement.partitionOf(input.key)
-    if (
-      this.#isSoleReplica(placement, partition) &&
-      requiredCount(input.r, 1) <= 1 &&
-      !this.#isStreamingIn(partition)
-    ) {
+    if (this.#isLocalRead(placement, partition, input.r)) {
+      // Answered synchronously: the HTTP route then replies in the same turn, without a
+      // promise and microtask hop per request (measured: docs/performance.md).
       return this.#readLocally(input.key)
     }
+    return this.#readCoordinated(input, placement, partition)
+  }
+
+  /**
+   * The read `read` would answer from this node alone (it is the key's only replica and `r`
+   * needs one reply), or undefined when the read needs coordinating. Used by the HTTP fast path
+   * (`api/fast-path.ts`), which falls back to the full route whenever this is undefined.
+   */
+  readLocal(key: string, r: Consistency): ReadResult | undefined {
+    const placement = this.#c.placement()
+    const partition = placement.partitionOf(key)
+    return this.#isLocalRead(placement, partition, r) ? this.#readLocally(key) : undefined
+  }
+
+  #isLocalRead(placement: Placement, partition: number, r: Consistency): boolean {
+    return (
+      this.#isSoleReplica(placement, partition) &&
+      requiredCount(r, 1) <= 1 &&
+      !this.#isStreamingIn(partition)
+    )
+  }
+
+  async #readCoordinated(
+    input: { key: string; r: Consistency },
+    placement: Placement,
+    partition: number,
+  ): Promise<ReadResult> {
     // No retry on the previous placement's replicas when this fails: they may have dropped the
     // partition already, and a quorum of them may miss a write the new replicas acknowledged,
     // so such a retry could answer a quorum read with stale data (the simulator found it: a
