@@ -103,32 +103,139 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
  * @throws StorageCorruptionError when the bytes are not a valid record of a known format.
  */
 export function decodeRecord(bytes: Uint8Array, key?: string): StoredRecord {
-  const fail = (why: string): never => {
-    throw new StorageCorruptionError(why, { key })
-  }
-  if (bytes.length < RECORD_BYTES_MIN) fail(`${bytes.length} bytes is shorter than any record`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const bodyEnd = bytes.length - CHECKSUM_BYTES
-  const storedChecksum = view.getUint32(bodyEnd)
+  // Straight-line reads with one offset variable: no reader object, closure or DataView per
+  // call (a GET decodes one record; docs/performance.md). Every read is bounds-checked against
+  // `bodyEnd` before it happens.
+  const length = bytes.length
+  if (length < RECORD_BYTES_MIN) corrupt(`${length} bytes is shorter than any record`, key)
+  const bodyEnd = length - CHECKSUM_BYTES
+  const storedChecksum = u32At(bytes, bodyEnd)
   const computedChecksum = crc32c(bytes, 0, bodyEnd)
   if (storedChecksum !== computedChecksum) {
-    fail(`checksum mismatch (stored ${hex32(storedChecksum)}, computed ${hex32(computedChecksum)})`)
+    corrupt(
+      `checksum mismatch (stored ${hex32(storedChecksum)}, computed ${hex32(computedChecksum)})`,
+      key,
+    )
   }
-  const reader = new RecordReader(bytes, view, bodyEnd, fail)
-  const formatVersion = reader.u8()
-  if (formatVersion !== RECORD_FORMAT_VERSION) fail(`unknown record format ${formatVersion}`)
-  const flags = reader.u8()
-  if ((flags & ~FLAGS_KNOWN) !== 0) fail(`unknown flags ${flags}`)
-  const version = { wallMs: reader.f64(), logical: reader.u32(), nodeId: reader.shortText() }
-  if (!isValidVersion(version)) fail('malformed version')
-  const expiresAtMs = flags & FLAG_HAS_EXPIRY ? reader.f64() : undefined
-  if (expiresAtMs !== undefined && !Number.isSafeInteger(expiresAtMs)) fail('malformed expiry')
-  const contentType = flags & FLAG_HAS_CONTENT_TYPE ? reader.shortText() : undefined
-  const value = reader.bytes(reader.u32())
-  if (reader.offset !== bodyEnd) fail(`${bodyEnd - reader.offset} trailing bytes`)
+  const formatVersion = bytes[0]!
+  if (formatVersion !== RECORD_FORMAT_VERSION)
+    corrupt(`unknown record format ${formatVersion}`, key)
+  const flags = bytes[1]!
+  if ((flags & ~FLAGS_KNOWN) !== 0) corrupt(`unknown flags ${flags}`, key)
+  // Fixed header (format, flags, wallMs, logical, node id length) fits: RECORD_BYTES_MIN.
+  const wallMs = f64At(bytes, 2)
+  const logical = u32At(bytes, 10)
+  let offset = 14
+  const nodeIdLength = u16At(bytes, offset)
+  offset += 2
+  if (nodeIdLength > bodyEnd - offset) corrupt(overrun(nodeIdLength), key)
+  const nodeId = nodeIdDecoded.textOf(bytes, offset, offset + nodeIdLength, key)
+  offset += nodeIdLength
+  const version = { wallMs, logical, nodeId }
+  if (!isValidVersion(version)) corrupt('malformed version', key)
+  let expiresAtMs: number | undefined
+  if (flags & FLAG_HAS_EXPIRY) {
+    if (8 > bodyEnd - offset) corrupt(overrun(8), key)
+    expiresAtMs = f64At(bytes, offset)
+    offset += 8
+    if (!Number.isSafeInteger(expiresAtMs)) corrupt('malformed expiry', key)
+  }
+  let contentType: string | undefined
+  if (flags & FLAG_HAS_CONTENT_TYPE) {
+    if (2 > bodyEnd - offset) corrupt(overrun(2), key)
+    const textLength = u16At(bytes, offset)
+    offset += 2
+    if (textLength > bodyEnd - offset) corrupt(overrun(textLength), key)
+    contentType = contentTypeDecoded.textOf(bytes, offset, offset + textLength, key)
+    offset += textLength
+  }
+  if (4 > bodyEnd - offset) corrupt(overrun(4), key)
+  const valueLength = u32At(bytes, offset)
+  offset += 4
+  if (valueLength > bodyEnd - offset) corrupt(overrun(valueLength), key)
+  if (offset + valueLength !== bodyEnd) {
+    corrupt(`${bodyEnd - offset - valueLength} trailing bytes`, key)
+  }
   const isTombstone = (flags & FLAG_TOMBSTONE) !== 0
-  if (isTombstone && value.length !== 0) fail('tombstone with a value')
+  if (isTombstone && valueLength !== 0) corrupt('tombstone with a value', key)
+  // A copy: the caller may hold a reused buffer (lmdb-js) or mutate the result.
+  const value = copyOf(bytes.subarray(offset, bodyEnd))
   return buildRecord({ version, isTombstone, value, expiresAtMs, contentType })
+}
+
+function corrupt(why: string, key: string | undefined): never {
+  throw new StorageCorruptionError(why, { key })
+}
+
+function overrun(length: number): string {
+  return `field of ${length} bytes overruns the record`
+}
+
+function u16At(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! << 8) | bytes[offset + 1]!
+}
+
+function u32At(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset]! << 24) |
+      (bytes[offset + 1]! << 16) |
+      (bytes[offset + 2]! << 8) |
+      bytes[offset + 3]!) >>>
+    0
+  )
+}
+
+// Big-endian float64 through a scratch buffer (the platform's own byte order is detected once).
+const scratchBytes = new Uint8Array(8)
+const scratchFloat = new Float64Array(scratchBytes.buffer)
+const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+function f64At(bytes: Uint8Array, offset: number): number {
+  if (isLittleEndian) {
+    for (let i = 0; i < 8; i++) scratchBytes[7 - i] = bytes[offset + i]!
+  } else {
+    for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[offset + i]!
+  }
+  return scratchFloat[0]!
+}
+
+/**
+ * The text of the last bytes decoded in one field. Nearly every record carries one of a few
+ * node ids and content types, so the same bytes are compared instead of decoded again.
+ */
+class LastDecoded {
+  #bytes = new Uint8Array(0)
+  #text = ''
+
+  textOf(bytes: Uint8Array, start: number, end: number, key: string | undefined): string {
+    const last = this.#bytes
+    const length = end - start
+    if (length === last.length) {
+      let i = 0
+      while (i < length && bytes[start + i] === last[i]) i++
+      if (i === length) return this.#text
+    }
+    const text = decodeText(bytes, start, end, key)
+    this.#bytes = bytes.slice(start, end)
+    this.#text = text
+    return text
+  }
+}
+
+const nodeIdDecoded = new LastDecoded()
+const contentTypeDecoded = new LastDecoded()
+
+function decodeText(bytes: Uint8Array, start: number, end: number, key: string | undefined) {
+  for (let i = start; i < end; i++) {
+    if (bytes[i]! >= 0x80) {
+      try {
+        return utf8Decoder.decode(bytes.subarray(start, end))
+      } catch (cause) {
+        return corrupt(`invalid UTF-8 text (${String(cause)})`, key)
+      }
+    }
+  }
+  return latin1Slice.call(bytes, start, end)
 }
 
 function buildRecord(fields: {
@@ -238,64 +345,4 @@ function copyOf(source: Uint8Array): Uint8Array {
   copy.set(source)
   slabOffset += (length + 7) & ~7
   return copy
-}
-
-/** Bounds-checked sequential reads over a record body; any overrun is corruption. */
-class RecordReader {
-  offset = 0
-  readonly #bytes: Uint8Array
-  readonly #view: DataView
-  readonly #end: number
-  readonly #fail: (why: string) => never
-
-  constructor(bytes: Uint8Array, view: DataView, end: number, fail: (why: string) => never) {
-    this.#bytes = bytes
-    this.#view = view
-    this.#end = end
-    this.#fail = fail
-  }
-
-  u8(): number {
-    return this.#view.getUint8(this.#take(1))
-  }
-
-  u32(): number {
-    return this.#view.getUint32(this.#take(4))
-  }
-
-  f64(): number {
-    return this.#view.getFloat64(this.#take(8))
-  }
-
-  bytes(length: number): Uint8Array {
-    const start = this.#take(length)
-    // A copy: the caller may hold a reused buffer (lmdb-js) or mutate the result.
-    return copyOf(this.#bytes.subarray(start, start + length))
-  }
-
-  shortText(): string {
-    const length = this.#view.getUint16(this.#take(2))
-    const start = this.#take(length)
-    const end = start + length
-    const bytes = this.#bytes
-    for (let i = start; i < end; i++) {
-      if (bytes[i]! >= 0x80) return this.#utf8(start, end)
-    }
-    return latin1Slice.call(bytes, start, end)
-  }
-
-  #utf8(start: number, end: number): string {
-    try {
-      return utf8Decoder.decode(this.#bytes.subarray(start, end))
-    } catch (cause) {
-      return this.#fail(`invalid UTF-8 text (${String(cause)})`)
-    }
-  }
-
-  #take(length: number): number {
-    const start = this.offset
-    if (length > this.#end - start) this.#fail(`field of ${length} bytes overruns the record`)
-    this.offset = start + length
-    return start
-  }
 }

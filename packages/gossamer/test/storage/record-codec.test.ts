@@ -45,6 +45,28 @@ describe('storage: record codec', () => {
     assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283)
   })
 
+  it('computes the same CRC-32C as a byte-at-a-time reference, at any offset and length', () => {
+    const table = new Uint32Array(256)
+    for (let n = 0; n < 256; n++) {
+      let c = n
+      for (let bit = 0; bit < 8; bit++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
+      table[n] = c >>> 0
+    }
+    const reference = (bytes: Uint8Array, start: number, end: number) => {
+      let crc = 0xffffffff
+      for (let i = start; i < end; i++) crc = table[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8)
+      return (crc ^ 0xffffffff) >>> 0
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const start = bytes.length === 0 ? 0 : a % (bytes.length + 1)
+        const end = start + (b % (bytes.length - start + 1))
+        assert.equal(crc32c(bytes, start, end), reference(bytes, start, end))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
   it('decodes every encoded record back to an equal record', () => {
     fc.assert(
       fc.property(recordArb, (record) => {
