@@ -200,7 +200,8 @@ export class LmdbEngine implements Engine {
   }
 
   getRecord(key: string): StoredRecord | undefined {
-    const encoded = this.#db.get(Buffer.from(key, 'utf8'))
+    // getBinaryFast: lmdb-js's reused buffer, no copy; decodeRecord copies what it keeps.
+    const encoded = this.#db.getBinaryFast(Buffer.from(key, 'utf8'))
     return encoded === undefined ? undefined : decodeRecord(encoded, key)
   }
 
@@ -491,7 +492,7 @@ export class LmdbEngine implements Engine {
   }
 
   #readCommitted(write: PreparedWrite): StoredRecord | undefined {
-    const encoded = this.#db.get(write.keyBytes)
+    const encoded = this.#db.getBinaryFast(write.keyBytes)
     return encoded === undefined ? undefined : decodeRecord(encoded, write.entry.key)
   }
 

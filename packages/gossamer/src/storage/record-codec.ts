@@ -216,7 +216,8 @@ class LastDecoded {
       if (i === length) return this.#text
     }
     const text = decodeText(bytes, start, end, key)
-    this.#bytes = bytes.slice(start, end)
+    // A copy (Buffer's own `slice` would be a view into a buffer lmdb-js reuses).
+    this.#bytes = new Uint8Array(bytes.subarray(start, end))
     this.#text = text
     return text
   }
