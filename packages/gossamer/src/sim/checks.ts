@@ -40,6 +40,7 @@ export function collectReplicas(
               version: formatVersion(record.version),
               tombstone: record.value === null,
               value: record.value === null ? null : decoder.decode(record.value),
+              expiresAtMs: record.expiresAtMs,
             },
       )
     }

@@ -31,7 +31,7 @@ import { FaultScheduler } from './faults.ts'
 import { SeededRandom } from './memberlist-parts.ts'
 import { SimNetwork } from './network.ts'
 import type { SimOptions } from './options.ts'
-import { SimNode } from './sim-node.ts'
+import { SIM_EPOCH_WALL_MS, SimNode } from './sim-node.ts'
 import { SimTransport, type TransportStats } from './transport.ts'
 import { Workload } from './workload.ts'
 
@@ -241,8 +241,26 @@ export class ClusterSim {
     if (hints > 0) return [`${hints} hints undelivered`]
     const handoffs = pendingHandoffs(members)
     if (handoffs.length > 0) return handoffs
+    // TTLs: the final state is judged once every TTL has run out on every node's clock, so
+    // each record is either certainly expired (and compares as absent) or has no TTL.
+    const expiry = workload.latestExpiryMs
+    if (expiry !== undefined && this.#expiredBeforeMs() < expiry) {
+      return [`TTLs run until ${expiry}, every clock passes it at ${expiry + this.#clockBoundMs()}`]
+    }
     const replicas = collectReplicas(this.nodes, this.#finalPlacement(), workload.keys)
-    return checkReplicasAgree(replicas).map((v) => v.message)
+    return checkReplicasAgree(replicas, { expiredBeforeMs: this.#expiredBeforeMs() }).map(
+      (v) => v.message,
+    )
+  }
+
+  /** Largest difference between a node's wall clock and `SIM_EPOCH_WALL_MS + virtual time`. */
+  #clockBoundMs(): number {
+    return this.options.clockSkewMaxMs + this.options.clockJumpMaxMs
+  }
+
+  /** A wall-clock time every node's clock has passed now. */
+  #expiredBeforeMs(): number {
+    return SIM_EPOCH_WALL_MS + this.queue.nowMs - this.#clockBoundMs()
   }
 
   #verdict(input: {
@@ -259,11 +277,19 @@ export class ClusterSim {
     const replicas = collectReplicas(this.nodes, placement, workload.keys)
     const finalState = newestOf(replicas)
     const clocksDiffer = this.options.clockSkewMaxMs > 0 || this.options.clockJumpMaxMs > 0
-    const result = checkHistory(operations, { finalState, realTimeDeletes: !clocksDiffer })
+    const result = checkHistory(operations, {
+      finalState,
+      realTimeDeletes: !clocksDiffer,
+      // Node wall clock = SIM_EPOCH_WALL_MS + virtual time + offset, |offset| <= skew + jump.
+      wallClock: { offsetMs: SIM_EPOCH_WALL_MS, uncertaintyMs: this.#clockBoundMs() },
+      finalAtMs: this.queue.nowMs,
+    })
     const violations = [
       ...result.violations,
       ...checkDeletesByVersion(operations, finalState),
-      ...(input.convergeMs === undefined ? [] : checkReplicasAgree(replicas)),
+      ...(input.convergeMs === undefined
+        ? []
+        : checkReplicasAgree(replicas, { expiredBeforeMs: this.#expiredBeforeMs() })),
     ]
     if (this.transport.stats.codecErrors > 0) {
       failures.push({ kind: 'codec', message: this.transport.codecErrorDetails.join('; ') })

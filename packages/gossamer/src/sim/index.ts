@@ -4,8 +4,10 @@
  */
 export { ClusterSim, runSimulation, type SimFailure, type SimResult } from './cluster-sim.ts'
 export {
+  FAILURE_KINDS,
   FAULT_KINDS,
   type FaultKind,
+  MEMBERSHIP_KINDS,
   parseDurationMs,
   resolveSimOptions,
   SIM_DEFAULTS,

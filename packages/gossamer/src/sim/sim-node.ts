@@ -75,9 +75,14 @@ import {
   Rebalance,
   type RebalanceStep,
 } from '../replication/rebalance.ts'
-import { handleGet, handleHintDeliver, handlePut } from '../replication/replica.ts'
+import {
+  handleGet,
+  handleHintDeliver,
+  handlePut,
+  putReplyAfterWrite,
+} from '../replication/replica.ts'
 import { computePlacement, type Placement, partitionOf } from '../ring/partitioner.ts'
-import type { StoredRecord, WriteCondition, WriteEntry } from '../storage/engine.ts'
+import type { StoredRecord, WriteCondition, WriteEntry, WriteOutcome } from '../storage/engine.ts'
 import { MemoryEngine } from '../storage/memory-engine.ts'
 import type { EventQueue } from './event-queue.ts'
 import type { SeededRandom } from './memberlist-parts.ts'
@@ -1069,7 +1074,10 @@ export class SimNode {
     }
     const after = step.persist[0]
     if (after !== undefined) {
-      this.#persist(after.entries, () => respond.reply(after.thenSend[0]?.message))
+      // As the driver: the reply reports the engine's own decision at commit time.
+      this.#persist(after.entries, (outcomes) =>
+        respond.reply(putReplyAfterWrite(after.thenSend[0]?.message, outcomes[0])),
+      )
       return
     }
     respond.reply(step.send.find((out) => out.to === from)?.message)
@@ -1157,9 +1165,21 @@ export class SimNode {
     this.#persist(entries, then)
   }
 
-  #persist(entries: readonly WriteEntry[], then: () => void): void {
-    if (entries.length === 0) then()
-    else this.#commit(() => this.engine.writeBatchSync(entries), then)
+  #persist(
+    entries: readonly WriteEntry[],
+    then: (outcomes: readonly WriteOutcome[]) => void,
+  ): void {
+    if (entries.length === 0) {
+      then([])
+      return
+    }
+    let outcomes: readonly WriteOutcome[] = []
+    this.#commit(
+      () => {
+        outcomes = this.engine.writeBatchSync(entries)
+      },
+      () => then(outcomes),
+    )
   }
 
   #persistHints(writes: readonly HintWrite[], then: () => void): void {

@@ -5,10 +5,21 @@
  * workload records HTTP calls. Outcomes: a coordinator's success is `ok`; its failure is
  * `unknown` (a write that missed its quorum may still have landed); a request the coordinator
  * never answers (it crashed) is completed `unknown` by the client's own timeout.
+ *
+ * Some puts carry a TTL (`ttlFraction`): the expiry is the coordinating node's wall clock plus
+ * the TTL, as the API computes `?ttl=`. Some puts are conditional (`conditionalFraction`), done
+ * the way `ClusterKvService` does them: a coordinated read first (a failed read means nothing
+ * was written: `failed`), the precondition decided against what it returned (412: `failed`),
+ * then a write conditioned on exactly that state — no live record, or that version — which
+ * every replica checks; `GOSSAMER_ERR_PRECONDITION_FAILED` from the coordinator is a 412 as
+ * well (`failed`: the API says nothing was written). If-Match uses the version this client last
+ * saw for the key (read or acknowledged); without one the put is If-None-Match: *.
  */
 import { formatVersion } from '../hlc/version.ts'
 import type { Consistency } from '../replication/consistency.ts'
 import type { ReadResult, WriteResult } from '../replication/coordinator.ts'
+import type { WriteCondition } from '../storage/engine.ts'
+import { isLive } from '../storage/record-rules.ts'
 import { History, type OperationKind } from '../testing/history/history.ts'
 import type { EventQueue } from './event-queue.ts'
 import type { SeededRandom } from './memberlist-parts.ts'
@@ -31,6 +42,10 @@ export class Workload {
   readonly #log: (line: string) => void
   #isRunning = false
   #nextValue = 0
+  /** Per client, per key: the version it last saw (for If-Match). */
+  readonly #seen = new Map<string, string>()
+  /** The latest expiry of any TTL put issued (Unix ms), or undefined. */
+  latestExpiryMs: number | undefined
 
   constructor(input: {
     options: SimOptions
@@ -80,9 +95,36 @@ export class Workload {
         : 'all'
       : 'quorum'
     const value = kind === 'put' ? `c${client}-${this.#nextValue++}` : undefined
-    const id = this.history.invoke({ client, node: node.name, kind, key, value, consistency })
+    const options = this.#options
+    let expiresAtMs: number | undefined
+    let ifMatch: string | undefined
+    let ifNoneMatch: boolean | undefined
+    if (kind === 'put' && this.#random.chance(options.ttlFraction)) {
+      const ttlMs =
+        options.ttlMinMs + this.#random.intBelow(options.ttlMaxMs - options.ttlMinMs + 1)
+      // The API: `kv.nowMs() + ttl`, on an integer millisecond clock.
+      expiresAtMs = Math.floor(node.wallMs()) + ttlMs
+      this.latestExpiryMs = Math.max(this.latestExpiryMs ?? expiresAtMs, expiresAtMs)
+    }
+    if (kind === 'put' && this.#random.chance(options.conditionalFraction)) {
+      const seen = this.#seen.get(`${client}/${key}`)
+      if (seen !== undefined && this.#random.chance(0.5)) ifMatch = seen
+      else ifNoneMatch = true
+    }
+    const id = this.history.invoke({
+      client,
+      node: node.name,
+      kind,
+      key,
+      value,
+      consistency,
+      expiresAtMs,
+      ifMatch,
+      ifNoneMatch,
+    })
+    const extras = `${expiresAtMs === undefined ? '' : ` expires=${expiresAtMs}`}${ifMatch === undefined ? '' : ` if-match=${ifMatch}`}${ifNoneMatch ? ' if-none-match=*' : ''}`
     this.#log(
-      `op#${id} invoke c${client} ${kind} ${key}${value === undefined ? '' : `=${value}`} ${consistency} via ${node.name}`,
+      `op#${id} invoke c${client} ${kind} ${key}${value === undefined ? '' : `=${value}`} ${consistency}${extras} via ${node.name}`,
     )
     this.inFlight++
     let isDone = false
@@ -91,6 +133,9 @@ export class Workload {
       isDone = true
       this.inFlight--
       this.history.complete(id, completion)
+      if (completion.outcome === 'ok' && completion.version !== undefined) {
+        this.#seen.set(`${client}/${key}`, completion.version)
+      }
       const detail = completion.version ?? completion.error ?? ''
       this.#log(
         `op#${id} ${completion.outcome} ${completion.found === false ? 'not-found ' : ''}${detail}`,
@@ -101,17 +146,39 @@ export class Workload {
     this.#queue.after(3 * this.#options.requestTimeoutMs, () =>
       finish({ outcome: 'unknown', error: 'client timeout' }),
     )
+    const bytes = value === undefined ? null : encoder.encode(value)
     if (kind === 'get') {
       node.read({ key, r: consistency }, (result) => finish(readCompletion(result)))
+    } else if (ifMatch === undefined && ifNoneMatch !== true) {
+      node.write({ key, value: bytes, w: consistency, expiresAtMs }, (result) =>
+        finish(writeCompletion(result)),
+      )
     } else {
-      const bytes = value === undefined ? null : encoder.encode(value)
-      node.write({ key, value: bytes, w: consistency }, (result) => finish(writeCompletion(result)))
+      // ClusterKvService.#write with preconditions: read (r = the op's level), decide, write.
+      node.read({ key, r: consistency }, (read) => {
+        if (!read.ok)
+          return finish({ outcome: 'failed', error: `precondition read: ${read.error.code}` })
+        const current = isLive(read.record, node.wallMs()) ? read.record : undefined
+        const currentVersion = current === undefined ? undefined : formatVersion(current.version)
+        if (ifMatch !== undefined ? currentVersion !== ifMatch : current !== undefined) {
+          return finish({ outcome: 'failed', error: 'GOSSAMER_ERR_PRECONDITION_FAILED (planned)' })
+        }
+        const condition: WriteCondition =
+          current === undefined ? { kind: 'absent' } : { kind: 'version', version: current.version }
+        node.write({ key, value: bytes, w: consistency, expiresAtMs, condition }, (result) =>
+          finish(writeCompletion(result)),
+        )
+      })
     }
   }
 }
 
 function writeCompletion(result: WriteResult): Parameters<History['complete']>[1] {
   if (result.ok) return { outcome: 'ok', version: formatVersion(result.version) }
+  // 412: the API tells the client that nothing was written — a definite failure.
+  if (result.error.code === 'GOSSAMER_ERR_PRECONDITION_FAILED') {
+    return { outcome: 'failed', error: result.error.code }
+  }
   return { outcome: 'unknown', error: result.error.code }
 }
 

@@ -1,12 +1,17 @@
 // Goal: the whole-cluster simulator is deterministic, a fixed set of seeds (plus one derived
 // from the commit) passes with zero violations, and the checks can fail: an injected bug and a
-// known past runtime bug (no persisted ownership set) are caught.
+// known past runtime bug (no persisted ownership set) are caught. Joins and leaves move
+// partitions (rebalancing with the production cores), some puts carry TTLs and some are
+// conditional, and the bugs the simulator found in them stay fixed (regression seeds).
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import {
+  FAILURE_KINDS,
+  type FaultKind,
   resolveSimOptions,
   runSimulation,
+  type SimOptions,
   type SimResult,
   swarmOptions,
 } from '../../src/sim/index.ts'
@@ -89,7 +94,9 @@ describe('whole-cluster simulation', () => {
     // Found by this simulator: seed 3 restarts every node during a split; a minority node
     // joined only the minority, computed a placement from a partial ownership set, and
     // answered quorum reads from the wrong replicas. The runtime now persists the set.
-    const options = resolveSimOptions({ seed: '3', durationMs: 40_000 })
+    // (Since joins and leaves exist, the scenario needs the failure kinds only: the default
+    // mix also draws membership changes, which move this seed's schedule elsewhere.)
+    const options = resolveSimOptions({ seed: '3', durationMs: 40_000, faults: FAILURE_KINDS })
     const broken = runSimulation({ ...options, persistOwnership: false }, { isLogging: false })
     assert.ok(
       broken.violations.some((v) => v.kind === 'stale-read'),
@@ -105,11 +112,99 @@ describe('whole-cluster simulation', () => {
     // heal. memberlist gossips and pushes/pulls only with live members, so nobody ever contacts
     // the other side again. Serf solves this by periodically reconnecting to failed members;
     // the runtime now does too (reconnectIntervalMs, on by default in the simulator as well).
-    const options = swarmOptions('1086')
+    // Since rebalancing and the new workload draws changed every run, 1086 no longer hits it;
+    // split-8 (3 nodes, asymmetric and isolate faults) does: n1 and {n2, n3} reap each other.
+    const options = resolveSimOptions({
+      seed: 'split-8',
+      nodeCount: 3,
+      faults: ['asymmetric', 'isolate'],
+      faultGapMeanMs: 6_000,
+      durationMs: 20_000,
+      spareNodeCount: 0,
+    })
     const stuck = runSimulation({ ...options, reconnectIntervalMs: 0 }, { isLogging: false })
     assert.equal(stuck.convergeMs, undefined, 'the membership stays split')
     assert.ok(stuck.failures.some((f) => f.kind === 'not-converged'))
     const healed = runSimulation({ ...options, reconnectIntervalMs: 10_000 }, { isLogging: false })
     assert.ok(healed.ok, explain(healed))
+  })
+})
+
+/** A run of 8 s of faults with `overrides`, checked for zero violations. */
+function cleanRun(seed: string, overrides: Partial<SimOptions>): SimResult {
+  const result = runSimulation(resolveSimOptions({ seed, durationMs: 8_000, ...overrides }), {
+    isLogging: false,
+  })
+  assert.ok(result.ok, explain(result))
+  return result
+}
+
+const isConditional = (op: SimResult['operations'][number]) =>
+  op.ifMatch !== undefined || op.ifNoneMatch === true
+
+describe('whole-cluster simulation: membership changes, TTLs, conditional writes', () => {
+  it('nodes join mid-run, partitions move to them, and every check holds under the final placement', () => {
+    const faults: FaultKind[] = ['join', 'isolate', 'crash']
+    const result = cleanRun('join-3', { faults, faultGapMeanMs: 1_500, spareNodeCount: 2 })
+    assert.ok((result.faults.join ?? 0) >= 1, 'a join happened')
+    assert.ok(result.finalOwners.includes('n6'), `n6 owns data: ${result.finalOwners.join(',')}`)
+    assert.ok(result.rebalance.handoffRecords > 0, 'records were streamed to the new owners')
+    assert.ok(result.rebalance.partitionsDropped > 0, 'old replicas dropped what they handed off')
+  })
+
+  it('members leave gracefully (hand-off, removal, stop) while others join', () => {
+    const faults: FaultKind[] = ['join', 'leave', 'lossy']
+    const result = cleanRun('leave-3', { faults, faultGapMeanMs: 1_500 })
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a leave happened')
+    const initial = ['n1', 'n2', 'n3', 'n4', 'n5']
+    assert.ok(
+      initial.some((name) => !result.finalOwners.includes(name)),
+      `a node left: ${result.finalOwners.join(',')}`,
+    )
+    assert.ok(result.rebalance.handoffRecords > 0)
+  })
+
+  it('puts with TTLs: expired keys are not lost writes, and no read returns an expired value', () => {
+    const result = cleanRun('ttl-1', { ttlFraction: 0.5, ttlMinMs: 50, ttlMaxMs: 1_500 })
+    const ttlPuts = result.operations.filter((op) => op.expiresAtMs !== undefined)
+    assert.ok(ttlPuts.filter((op) => op.outcome === 'ok').length >= 50, 'TTL puts acknowledged')
+  })
+
+  it('conditional puts: acknowledged ones obey the no-loss rules, 412s never appear', () => {
+    const result = cleanRun('cond-2', { conditionalFraction: 0.5 })
+    const conditional = result.operations.filter(isConditional)
+    assert.ok(conditional.filter((op) => op.outcome === 'ok').length > 10, 'some conditions held')
+    assert.ok(conditional.filter((op) => op.outcome === 'failed').length > 10, 'some got 412')
+  })
+
+  // Seeds on which this simulator found production bugs, now fixed (default options, 8 s):
+  // 8 — the driver retried a failed quorum read on the previous placement's replicas, which
+  //     had dropped the partition: "not found" for an acknowledged write (replication-driver.ts);
+  // 21 — a node that had joined (partitions received) left at once: a stale 'received'
+  //     inbound entry hid its hand-offs from outboundPending (rebalance.ts);
+  // 37 — a replica replied 'applied' to an If-None-Match put that its engine then refused
+  //     (an older write had committed in between): an acknowledged put stored nowhere
+  //     (replica.ts putReplyAfterWrite).
+  for (const seed of ['8', '21', '37']) {
+    it(`regression seed ${seed} passes`, () => {
+      cleanRun(seed, {})
+    })
+  }
+
+  // Open findings: these seeds fail today; each is a production issue reported, not yet fixed.
+  it('a 412 is returned while a replica whose condition held applied the put (seed cond-3)', {
+    todo: 'WriteCoordinator reports PRECONDITION_FAILED as soon as W is out of reach, while another replica may still apply the conditional put',
+  }, () => {
+    cleanRun('cond-3', { conditionalFraction: 0.5 })
+  })
+  it('a quorum read right after a join can miss a write acknowledged under the old placement (seed 80)', {
+    todo: 'new read quorum {streaming replica, old replica} need not intersect the old write quorum; the streaming replica forwards to one previous replica only, never the coordinator',
+  }, () => {
+    cleanRun('80', {})
+  })
+  it('after a TTL put expires, an older value can come back (seed 61)', {
+    todo: 'under investigation: anti-entropy leaves expired records out of its trees',
+  }, () => {
+    cleanRun('61', {})
   })
 })

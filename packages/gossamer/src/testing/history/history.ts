@@ -12,6 +12,11 @@
  *   reached — a Dynamo-style write that misses its quorum may still have landed on some replicas
  *   and spread later). An operation that never completes is unknown as well.
  *
+ * A put may carry an expiry (`expiresAtMs`, Unix ms as the coordinating node computed it from
+ * `?ttl=`) and a condition (`ifMatch`: the version the live record must have; `ifNoneMatch`:
+ * there must be no live record). A conditional put whose condition did not hold (HTTP 412) is
+ * `failed`: the API promises that nothing was written.
+ *
  * Times are milliseconds on one monotonic clock, injected (`nowMs`), so a history can be built
  * by hand in unit tests. Pure: no clock, no I/O.
  */
@@ -36,6 +41,12 @@ export interface Operation {
   readonly value?: string | undefined
   /** `r` for a get, `w` for a put or delete: `one | quorum | all | <n>`. */
   readonly consistency: string
+  /** Put with a TTL: when the value expires, Unix ms on the coordinating node's clock. */
+  readonly expiresAtMs?: number | undefined
+  /** Conditional put (If-Match): the version the live record must have. */
+  readonly ifMatch?: string | undefined
+  /** Conditional put (If-None-Match: *): there must be no live record. */
+  readonly ifNoneMatch?: boolean | undefined
   readonly invokeMs: number
   /** Undefined while the operation is in flight (treated as unknown, never completed). */
   completeMs?: number | undefined
@@ -58,6 +69,9 @@ export interface Invocation {
   readonly key: string
   readonly value?: string | undefined
   readonly consistency: string
+  readonly expiresAtMs?: number | undefined
+  readonly ifMatch?: string | undefined
+  readonly ifNoneMatch?: boolean | undefined
 }
 
 /** What a client learns when an operation ends. */
@@ -126,9 +140,14 @@ export interface HistorySummary {
 
 /** One line describing an operation, for violation reports. */
 export function describeOperation(op: Operation): string {
+  const extras = [
+    op.expiresAtMs === undefined ? '' : ` expires=${op.expiresAtMs}`,
+    op.ifMatch === undefined ? '' : ` if-match=${op.ifMatch}`,
+    op.ifNoneMatch === true ? ' if-none-match=*' : '',
+  ].join('')
   const what =
     op.kind === 'put'
-      ? `put ${op.key}=${op.value ?? '?'} w=${op.consistency}`
+      ? `put ${op.key}=${op.value ?? '?'} w=${op.consistency}${extras}`
       : op.kind === 'delete'
         ? `delete ${op.key} w=${op.consistency}`
         : `get ${op.key} r=${op.consistency}`

@@ -297,6 +297,162 @@ describe('history checker', () => {
   })
 })
 
+// TTLs and conditional puts. History time t maps to wall clock t + 1000 ± 10 here.
+const clock = { offsetMs: 1000, uncertaintyMs: 10 }
+
+describe('history checker: TTLs', () => {
+  test('a read after the TTL ran out may find nothing; an expired key is not a lost write', () => {
+    const h = builder()
+    h.put('k', 'a', [0, 10], '1005-0-n1', { expiresAtMs: 1100 })
+    h.get('k', [50, 60], ['a', '1005-0-n1']) // live: expires at wall 1100
+    h.get('k', [95, 105], null) // possibly expired by its completion (wall 1095..1115)
+    h.get('k', [200, 210], null)
+    const final = new Map([['k', { ...live('a', '1005-0-n1'), expiresAtMs: 1100 }]])
+    assert.deepEqual(kinds(h.ops, { wallClock: clock, finalState: final, finalAtMs: 300 }), [])
+    // Absent from the final state: no loss either, once the TTL may have run out.
+    const gone = new Map([['k', null]])
+    assert.deepEqual(kinds(h.ops, { wallClock: clock, finalState: gone, finalAtMs: 300 }), [])
+    // ...but before that, the key missing is a lost write, and a miss is a stale read.
+    assert.deepEqual(kinds(h.ops, { wallClock: clock, finalState: gone, finalAtMs: 20 }), [
+      'lost-write',
+    ])
+    const early = builder()
+    early.put('k', 'a', [0, 10], '1005-0-n1', { expiresAtMs: 1100 })
+    early.get('k', [20, 30], null) // wall at most 1040: certainly live
+    assert.deepEqual(kinds(early.ops, { wallClock: clock }), ['stale-read'])
+  })
+
+  test('a read that began after the value certainly expired must not return it', () => {
+    const h = builder()
+    const put = h.put('k', 'a', [0, 10], '1005-0-n1', { expiresAtMs: 1100 })
+    const read = h.get('k', [120, 130], ['a', '1005-0-n1']) // every clock >= 1110 at invoke
+    const { violations } = checkHistory(h.ops, { wallClock: clock })
+    assert.deepEqual(
+      violations.map((v) => v.kind),
+      ['expired-read'],
+    )
+    assert.deepEqual(violations[0]!.operations, [put, read])
+    // Within the clock uncertainty it is allowed: some node's clock may still read < 1100.
+    const edge = builder()
+    edge.put('k', 'a', [0, 10], '1005-0-n1', { expiresAtMs: 1100 })
+    edge.get('k', [105, 130], ['a', '1005-0-n1'])
+    assert.deepEqual(kinds(edge.ops, { wallClock: clock }), [])
+    // Without a clock bound nothing is certainly expired.
+    assert.deepEqual(kinds(h.ops), [])
+  })
+
+  test('expiry never brings an older value back, in reads or the final state', () => {
+    const h = builder()
+    h.put('k', 'old', [0, 10], '1005-0-n1')
+    h.put('k', 'new', [20, 30], '1025-0-n1', { expiresAtMs: 1100 })
+    h.get('k', [200, 210], ['old', '1005-0-n1'])
+    const final = new Map([['k', live('old', '1005-0-n1')]])
+    assert.deepEqual(kinds(h.ops, { wallClock: clock, finalState: final, finalAtMs: 300 }), [
+      'stale-read',
+      'lost-write',
+    ])
+  })
+
+  test('a weak put with a TTL explains a miss after a strong put', () => {
+    const h = builder()
+    h.put('k', 'a', [0, 10], '1005-0-n1')
+    h.put('k', 'b', [20, 30], undefined, { consistency: 'one', expiresAtMs: 1060 })
+    h.get('k', [100, 110], null)
+    assert.deepEqual(kinds(h.ops, { wallClock: clock }), [])
+    // A TTL put known to be OLDER than the acknowledged one explains nothing.
+    const older = builder()
+    older.put('k', 'b', [0, 10], '1001-0-n1', { consistency: 'one', expiresAtMs: 1060 })
+    older.put('k', 'a', [20, 30], '1025-0-n1')
+    older.get('k', [100, 110], null)
+    assert.deepEqual(kinds(older.ops, { wallClock: clock }), ['stale-read'])
+  })
+
+  test('replicas agree when the only difference is a record every clock saw expire', () => {
+    const expired = { ...live('a', '1005-0-n1'), expiresAtMs: 1100 }
+    const byNode = new Map<string, FinalRecord | null>([
+      ['n1', expired],
+      ['n2', null],
+    ])
+    assert.deepEqual(checkReplicasAgree(new Map([['k', byNode]]), { expiredBeforeMs: 1200 }), [])
+    assert.equal(checkReplicasAgree(new Map([['k', byNode]])).length, 1)
+    // An older live value next to the expired one is a divergence.
+    const resurrect = new Map<string, FinalRecord | null>([
+      ['n1', expired],
+      ['n2', live('old', '1001-0-n2')],
+    ])
+    assert.equal(
+      checkReplicasAgree(new Map([['k', resurrect]]), { expiredBeforeMs: 1200 }).length,
+      1,
+    )
+  })
+})
+
+describe('history checker: conditional puts', () => {
+  test('a put that got 412 (failed) must never be seen', () => {
+    const h = builder()
+    h.put('k', 'a', [0, 10], '1005-0-n1')
+    h.put('k', 'b', [20, 30], undefined, { outcome: 'failed', ifNoneMatch: true })
+    h.get('k', [40, 50], ['b', '1025-0-n1'])
+    assert.deepEqual(kinds(h.ops), ['phantom'])
+  })
+
+  test('If-None-Match acknowledged after a live put completed is a violated condition', () => {
+    const h = builder()
+    const first = h.put('k', 'a', [0, 10], '1005-0-n1')
+    const conditional = h.put('k', 'b', [20, 30], '1025-0-n2', { ifNoneMatch: true })
+    const { violations } = checkHistory(h.ops, { wallClock: clock })
+    assert.deepEqual(
+      violations.map((v) => v.kind),
+      ['condition-violated'],
+    )
+    assert.deepEqual(violations[0]!.operations, [first, conditional])
+    // A delete before it, an expiry, or a concurrent write of unknown version explains it.
+    const deleted = builder()
+    deleted.put('k', 'a', [0, 10], '1005-0-n1')
+    deleted.del('k', [12, 15], 'unknown')
+    deleted.put('k', 'b', [20, 30], '1025-0-n2', { ifNoneMatch: true })
+    assert.deepEqual(kinds(deleted.ops, { wallClock: clock }), [])
+    const expiring = builder()
+    expiring.put('k', 'a', [0, 10], '1005-0-n1', { expiresAtMs: 1018 })
+    expiring.put('k', 'b', [20, 30], '1025-0-n2', { ifNoneMatch: true })
+    assert.deepEqual(kinds(expiring.ops, { wallClock: clock }), [])
+    const concurrent = builder()
+    concurrent.put('k', 'a', [0, 10], '1005-0-n1')
+    concurrent.put('k', 'x', [15, 40], undefined)
+    concurrent.put('k', 'b', [20, 30], '1025-0-n2', { ifNoneMatch: true })
+    assert.deepEqual(kinds(concurrent.ops, { wallClock: clock }), [])
+    // A put with a higher version than the conditional one makes it a superseded ("stale") ack.
+    const higher = builder()
+    higher.put('k', 'a', [0, 10], '1030-0-n1')
+    higher.put('k', 'b', [20, 30], '1025-0-n2', { ifNoneMatch: true })
+    assert.deepEqual(kinds(higher.ops, { wallClock: clock }), [])
+  })
+
+  test('If-Match acknowledged after a newer version completed is a violated condition', () => {
+    const h = builder()
+    h.put('k', 'a', [0, 10], '1005-0-n1')
+    const newer = h.put('k', 'b', [20, 30], '1025-0-n1')
+    const conditional = h.put('k', 'c', [40, 50], '1045-0-n2', { ifMatch: '1005-0-n1' })
+    const { violations } = checkHistory(h.ops)
+    assert.deepEqual(
+      violations.map((v) => v.kind),
+      ['condition-violated'],
+    )
+    assert.deepEqual(violations[0]!.operations, [newer, conditional])
+    // Matching the newest version is fine; so is a write overlapping the conditional put.
+    const ok = builder()
+    ok.put('k', 'a', [0, 10], '1005-0-n1')
+    ok.put('k', 'b', [20, 30], '1025-0-n1')
+    ok.put('k', 'c', [40, 50], '1045-0-n2', { ifMatch: '1025-0-n1' })
+    assert.deepEqual(kinds(ok.ops), [])
+    const overlapping = builder()
+    overlapping.put('k', 'a', [0, 10], '1005-0-n1')
+    overlapping.put('k', 'b', [20, 45], '1025-0-n1')
+    overlapping.put('k', 'c', [40, 50], '1045-0-n2', { ifMatch: '1005-0-n1' })
+    assert.deepEqual(kinds(overlapping.ops), [])
+  })
+})
+
 /** A correct single-copy register: each op takes effect at one instant inside its interval. */
 function registerHistory(
   steps: readonly { kind: 'put' | 'get' | 'delete'; span: number; gap: number }[],
