@@ -161,6 +161,30 @@ describe('replication/rebalance: streaming', () => {
     assert.equal(second[0]?.to, 's2')
   })
 
+  it('a partition received under one plan and handed off under the next reports handing-off (sim seed 21)', () => {
+    // d joins (receives its partitions), then leaves: `stateOf` must say 'handing-off' until
+    // the receivers are done, or the runtime's leave (outboundPending) stops at once.
+    const joined = plan(['a', 'b', 'c'], ['a', 'b', 'c', 'd'])
+    const d = new Rebalance({ self: 'd' })
+    d.applyPlan(joined.plan)
+    const mine = joined.plan.moves.filter((m) => m.to === 'd').map((m) => m.partition)
+    const p = mine[0]!
+    const request = d
+      .tick(0, () => true)
+      .send.find((o) => o.message.type === 'handoff-request' && o.message.partition === p)!
+    const transferId = request.message.type === 'handoff-request' ? request.message.transferId : 0
+    d.onBatch(
+      request.to,
+      { type: 'handoff-batch', transferId, partition: p, entries: [], cursor: undefined },
+      0,
+    )
+    assert.equal(d.stateOf(p), 'received')
+    const left = plan(['a', 'b', 'c', 'd'], ['a', 'b', 'c'])
+    const step = d.applyPlan(left.plan, { newReplicas: (q) => left.next.preferenceList(q) })
+    assert.ok(!step.drop.includes(p), 'not dropped before its receiver is done')
+    assert.equal(d.stateOf(p), 'handing-off')
+  })
+
   it('drops a partition at once when nobody needs to receive it', () => {
     const holder = new Rebalance({ self: 'old' })
     const step = holder.applyPlan({

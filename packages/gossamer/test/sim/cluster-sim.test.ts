@@ -181,7 +181,9 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
   // 8 — the driver retried a failed quorum read on the previous placement's replicas, which
   //     had dropped the partition: "not found" for an acknowledged write (replication-driver.ts);
   // 21 — a node that had joined (partitions received) left at once: a stale 'received'
-  //     inbound entry hid its hand-offs from outboundPending (rebalance.ts);
+  //     inbound entry hid its hand-offs from outboundPending (rebalance.ts; the direct
+  //     regression test is in test/replication/rebalance.test.ts: this run showed it only
+  //     as a hint left for the departed node, which convergence no longer waits for);
   // 37 — a replica replied 'applied' to an If-None-Match put that its engine then refused
   //     (an older write had committed in between): an acknowledged put stored nowhere
   //     (replica.ts putReplyAfterWrite).
