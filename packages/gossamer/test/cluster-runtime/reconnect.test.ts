@@ -17,8 +17,9 @@
 //  - with `reconnectIntervalMs: 0` (reconnect off) the sides must still be split 5 s after the
 //    heal: the control that shows the first case passes because of the reconnect.
 // Both cases run at the same time on separate addresses (127.0.0.11-14 and .21-24) and nftables
-// tables, so the file takes 35–75 s: the partition (dead after 5–21 s, see below, reaped 15 s
-// later) and, after the heal, up to ~30 s until quorum reads cross it again (see the bound below).
+// tables, so the file takes 60–70 s (up to ~85 s within its bounds): the partition (dead after
+// 5–21 s, see below, reaped 15 s later) and, after the heal, up to ~30 s until quorum reads
+// cross it again (see the bound below).
 //
 // How it runs: the test process cannot enter a network namespace itself, so the outer test
 // re-runs this file (one process, no --test runner, so killing it stops everything) under
@@ -217,9 +218,9 @@ async function partitionAndHeal(options: {
   // Both sides declare each other dead, then memberlist reaps them after its gossip-to-the-dead
   // window (15 s): from then on nothing but the reconnect re-contacts the other side. Suspicion
   // lasts 3 s (3 × max(1, log10 4) × 1 s) once a second accuser confirms it, but up to its
-  // maximum, 6 × 3 s = 18 s, when none does — frequent here: the `local` preset sends a broadcast
-  // only 2 × ceil(log10 5) = 2 times, often both to the unreachable side, so the partner's
-  // suspect message never arrives. Hence the bounds: dead ≤ 30 s, reaped ≤ 50 s.
+  // maximum, 6 × 3 s = 18 s, when none does — frequent here, likely because the `local` preset
+  // sends a broadcast only 2 × ceil(log10 5) = 2 times and sends to the unreachable side use
+  // them up, so the partner's suspect message never arrives. Hence: dead ≤ 30 s, reaped ≤ 50 s.
   const showStates = (error: unknown) => {
     for (const name of NAMES) {
       const states = cluster
