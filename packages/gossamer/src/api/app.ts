@@ -29,7 +29,12 @@ import type { KvApi } from './kv-api.ts'
 import { KvService, type LiveRecord, type VersionClock } from './kv-service.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { type ClusterApi, registerClusterRoutes } from './routes/cluster-routes.ts'
-import { DEFAULT_CONTENT_TYPE, registerKvRoutes } from './routes/kv-routes.ts'
+import {
+  CONTENT_TYPE_MAX_LENGTH,
+  DEFAULT_CONTENT_TYPE,
+  PUT_ROUTE_CONFIG,
+  registerKvRoutes,
+} from './routes/kv-routes.ts'
 import { registerNotFound } from './routes/not-found.ts'
 import { registerOpsRoutes } from './routes/ops-routes.ts'
 import { registerSeedRoutes } from './routes/seed-routes.ts'
@@ -83,6 +88,14 @@ export function buildApp(components: AppComponents): FastifyInstance {
           metrics: components.metrics,
           isClosing: () => closing.isClosing,
           defaultContentType: DEFAULT_CONTENT_TYPE,
+          contentTypeMaxLength: CONTENT_TYPE_MAX_LENGTH,
+          put: (input) => kv.put(input),
+          onError: (error) => {
+            const mapped = toGossamerError(error, PUT_ROUTE_CONFIG)
+            reportError(mapped, error, 'fast-path')
+            components.metrics.httpErrors.inc({ code: mapped.code })
+            return mapped
+          },
         })
   const app = Fastify({
     // With a fast path, the HTTP server offers each request to it first (Fastify's own server
@@ -114,15 +127,19 @@ export function buildApp(components: AppComponents): FastifyInstance {
     })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  // 503/504 are expected operating outcomes (not ready, quorum or deadline missed): counted in
+  // metrics (by `sendError` / the fast path), logged at debug; other 5xx are bugs or storage
+  // failures.
+  function reportError(mapped: GossamerError, error: unknown, reqId: string): void {
+    if (mapped.httpStatus === 503 || mapped.httpStatus === 504) {
+      logger.debug({ reqId, code: mapped.code }, mapped.message)
+    } else if (mapped.httpStatus >= 500) {
+      logger.error({ reqId, err: error }, 'request failed')
+    }
+  }
   app.setErrorHandler((error, request, reply) => {
     const mapped = toGossamerError(error, request.routeOptions.config as RouteErrorConfig)
-    // 503/504 are expected operating outcomes (not ready, quorum or deadline missed): counted
-    // in metrics, logged at debug; other 5xx are bugs or storage failures.
-    if (mapped.httpStatus === 503 || mapped.httpStatus === 504) {
-      logger.debug({ reqId: request.id, code: mapped.code }, mapped.message)
-    } else if (mapped.httpStatus >= 500) {
-      logger.error({ reqId: request.id, err: error }, 'request failed')
-    }
+    reportError(mapped, error, request.id)
     sendError(reply, mapped, components.metrics)
   })
   instrument(app, components.metrics)

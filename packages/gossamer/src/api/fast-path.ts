@@ -1,11 +1,17 @@
 /**
- * The HTTP fast path: the plainest `GET /v1/kv/{key}` — no query string, no conditional
- * header, no body, answered from this node's own replica — is served straight from Node's HTTP
- * server, before Fastify builds its request, reply and hook chain. Everything else, and every
- * case where the fast path is not certain of the answer (absent or expired key, a read that
- * needs coordinating, a malformed key, a node not serving or closing), goes to Fastify
- * unchanged, so every error, 404 and 304 keeps one implementation: the route in
- * `routes/kv-routes.ts`.
+ * The HTTP fast path: the two plainest key-value requests are served straight from Node's HTTP
+ * server, before Fastify builds its request, reply and hook chain:
+ *
+ * - `GET /v1/kv/{key}` with no query string, no conditional header and no body, answered from
+ *   this node's own replica. Every case where the fast path is not certain of the answer
+ *   (absent or expired key, a read that needs coordinating, a malformed key, a node not serving
+ *   or closing) goes to Fastify unchanged, so every error, 404 and 304 keeps one
+ *   implementation: the route in `routes/kv-routes.ts`.
+ * - `PUT /v1/kv/{key}` with no query string, no precondition header, a `Content-Length` within
+ *   the value limit and a valid key: the body is read and handed to the same `put` the route
+ *   calls. Which requests qualify is decided from the request line and headers alone, before
+ *   any body byte is read; a write that then fails answers the same JSON error the route's
+ *   error handler would (`onError` maps, counts and logs it).
  *
  * A fast-path response is the same bytes as the route's (status, headers in the same order,
  * body; `test/api/fast-path.test.ts` compares them) and is counted in the same request metrics.
@@ -16,8 +22,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import type { GossamerError } from '../errors.ts'
+import { formatVersion } from '../hlc/version.ts'
+import { errorBody } from './error-mapper.ts'
 import { decodeComponent, etagOf, type InputLimits, validateKey } from './http-input.ts'
-import type { LiveRecord } from './kv-service.ts'
+import type { LiveRecord, WriteResult } from './kv-service.ts'
 import type { NodeMetrics } from './metrics.ts'
 
 /** What the fast path needs from the node. */
@@ -30,7 +39,19 @@ export interface FastPathDeps {
   readonly isClosing: () => boolean
   /** Content type of values stored without one. */
   readonly defaultContentType: string
+  /** The write `PUT /v1/kv/{key}` makes (the route's own call, default `w` and `r`). */
+  readonly put: (input: {
+    key: string
+    value: Uint8Array
+    contentType: string | undefined
+  }) => Promise<WriteResult>
+  /** Maps a failed write to the route's error (and counts and logs it as the route would). */
+  readonly onError: (error: unknown) => GossamerError
+  /** Longest stored Content-Type; a longer one is the route's 400. */
+  readonly contentTypeMaxLength: number
 }
+
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 const KV_PREFIX = '/v1/kv/'
 /** The route label of `GET /v1/kv/*` in the request metrics (Fastify's route URL). */
@@ -43,8 +64,9 @@ const KV_ROUTE = '/v1/kv/*'
 export function createFastPath(
   deps: FastPathDeps,
 ): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const put = createFastPut(deps)
   return (request, response) => {
-    if (request.method !== 'GET') return false
+    if (request.method !== 'GET') return request.method === 'PUT' && put(request, response)
     const url = request.url
     if (url === undefined || !url.startsWith(KV_PREFIX) || url.includes('?')) return false
     const headers = request.headers
@@ -75,13 +97,95 @@ export function createFastPath(
     out['content-length'] = String(body.length)
     response.writeHead(200, out)
     response.end(body)
-    deps.metrics.fastPathRequests += 1
-    deps.metrics.observeRequest({
-      route: KV_ROUTE,
-      method: 'GET',
-      status: 200,
-      durationMs: performance.now() - startedMs,
+    observe(deps, 'GET', 200, startedMs)
+    return true
+  }
+}
+
+/** The response body of a successful `PUT /v1/kv/{key}` (shared with the route). */
+export function putResponseBody(key: string, version: string): string {
+  return `{"key":${JSON.stringify(key)},"version":${JSON.stringify(version)}}`
+}
+
+function createFastPut(
+  deps: FastPathDeps,
+): (request: IncomingMessage, response: ServerResponse) => boolean {
+  return (request, response) => {
+    const url = request.url
+    if (url === undefined || !url.startsWith(KV_PREFIX) || url.includes('?')) return false
+    const headers = request.headers
+    const lengthText = headers['content-length']
+    if (
+      lengthText === undefined ||
+      headers['transfer-encoding'] !== undefined ||
+      headers['if-match'] !== undefined ||
+      headers['if-none-match'] !== undefined ||
+      deps.isClosing()
+    ) {
+      return false
+    }
+    const contentLength = Number(lengthText)
+    if (
+      !/^\d{1,12}$/.test(lengthText) ||
+      contentLength > deps.limits.maxValueBytes ||
+      (headers['content-type']?.length ?? 0) > deps.contentTypeMaxLength
+    ) {
+      return false
+    }
+    const startedMs = performance.now()
+    let key: string
+    try {
+      key = validateKey(decodeComponent(url.slice(KV_PREFIX.length), 'key'), deps.limits)
+    } catch {
+      return false
+    }
+    const contentTypeHeader = headers['content-type']
+    const contentType = contentTypeHeader === '' ? undefined : contentTypeHeader
+    const chunks: Buffer[] = []
+    let received = 0
+    request.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      chunks.push(chunk)
+    })
+    request.on('end', () => {
+      // Node's parser delivers exactly Content-Length bytes before 'end'.
+      const value =
+        chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, Math.min(received, contentLength))
+      deps.put({ key, value, contentType }).then(
+        (result) => {
+          const version = formatVersion(result.version)
+          const status = result.previous === undefined ? 201 : 200
+          const body = putResponseBody(key, version)
+          response.writeHead(status, {
+            etag: `"${version}"`,
+            'content-type': JSON_CONTENT_TYPE,
+            'content-length': String(Buffer.byteLength(body)),
+          })
+          response.end(body)
+          observe(deps, 'PUT', status, startedMs)
+        },
+        (error: unknown) => {
+          const mapped = deps.onError(error)
+          const body = JSON.stringify(errorBody(mapped))
+          response.writeHead(mapped.httpStatus, {
+            'content-type': JSON_CONTENT_TYPE,
+            'content-length': String(Buffer.byteLength(body)),
+          })
+          response.end(body)
+          observe(deps, 'PUT', mapped.httpStatus, startedMs)
+        },
+      )
     })
     return true
   }
+}
+
+function observe(deps: FastPathDeps, method: string, status: number, startedMs: number): void {
+  deps.metrics.fastPathRequests += 1
+  deps.metrics.observeRequest({
+    route: KV_ROUTE,
+    method,
+    status,
+    durationMs: performance.now() - startedMs,
+  })
 }

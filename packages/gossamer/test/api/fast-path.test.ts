@@ -7,7 +7,15 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
+import { buildApp } from '../../src/api/app.ts'
+import type { KvApi } from '../../src/api/kv-api.ts'
+import { KvService } from '../../src/api/kv-service.ts'
+import { NodeMetrics } from '../../src/api/metrics.ts'
+import { GossamerError } from '../../src/errors.ts'
+import { HybridLogicalClock } from '../../src/hlc/hlc.ts'
+import { silentLogger } from '../../src/log.ts'
 import { type GossamerNode, startNode } from '../../src/node.ts'
+import { MemoryEngine } from '../../src/storage/memory-engine.ts'
 
 interface RawResponse {
   status: number
@@ -125,6 +133,69 @@ describe('HTTP fast path', () => {
     })
   }
 
+  it('answers a plain PUT as the route does (status, header order, JSON body), counted', async () => {
+    const normalize = (r: RawResponse) => ({
+      status: r.status,
+      headers: comparable(r.headers).map(([name, value]) =>
+        name === 'etag' ? [name, '<version>'] : [name!, value!],
+      ),
+      body: JSON.parse(r.body.toString()) as { key: string; version: string },
+    })
+    for (const [what, headers] of [
+      ['no content type', {}],
+      ['a content type', { 'content-type': 'text/plain; charset=utf-8' }],
+    ] as const) {
+      for (const key of [`put-${what.replaceAll(' ', '-')}`, `dir/%C3%A9-${what.length}`]) {
+        const before = await fastPathCount(base)
+        const createdFast = normalize(await request(base, 'PUT', `/v1/kv/${key}`, headers, 'one'))
+        assert.equal(await fastPathCount(base), before + 1, `${what}: the fast path answered`)
+        const replacedFast = normalize(await request(base, 'PUT', `/v1/kv/${key}`, headers, 'two'))
+        const replacedRoute = normalize(
+          await request(base, 'PUT', `/v1/kv/${key}?w=quorum`, headers, 'three'),
+        )
+        assert.equal(await fastPathCount(base), before + 2, `${what}: the query went to the route`)
+        assert.equal(createdFast.status, 201)
+        assert.equal(replacedFast.status, 200)
+        assert.deepEqual(replacedFast.headers, replacedRoute.headers)
+        assert.equal(replacedFast.body.key, decodeURIComponent(key))
+        assert.equal(replacedRoute.body.key, decodeURIComponent(key))
+        assert.notEqual(replacedFast.body.version, replacedRoute.body.version)
+        const got = await request(base, 'GET', `/v1/kv/${key}`)
+        assert.equal(got.body.toString(), 'three')
+        const type =
+          got.headers[got.headers.findIndex((h) => h.toLowerCase() === 'content-type') + 1]
+        assert.equal(
+          type,
+          'content-type' in headers ? headers['content-type'] : 'application/octet-stream',
+        )
+      }
+    }
+  })
+
+  it('leaves PUTs it cannot answer from the headers alone to the route', async () => {
+    const before = await fastPathCount(base)
+    const tooLarge = await request(base, 'PUT', '/v1/kv/big', {}, Buffer.alloc(1024 * 1024 + 1))
+    assert.equal(tooLarge.status, 413)
+    assert.equal(JSON.parse(tooLarge.body.toString()).error.code, 'GOSSAMER_ERR_VALUE_TOO_LARGE')
+    const longType = await request(
+      base,
+      'PUT',
+      '/v1/kv/t',
+      { 'content-type': `x/${'y'.repeat(300)}` },
+      'v',
+    )
+    assert.equal(longType.status, 400)
+    const conditional = await request(base, 'PUT', '/v1/kv/never', { 'if-match': '"1-0-x"' }, 'v')
+    assert.equal(conditional.status, 412)
+    const created = await request(base, 'PUT', '/v1/kv/new-only', { 'if-none-match': '*' }, 'v')
+    assert.equal(created.status, 201)
+    const withTtl = await request(base, 'PUT', '/v1/kv/ttl2?ttl=1h', {}, 'v')
+    assert.equal(withTtl.status, 201)
+    const badKey = await request(base, 'PUT', `/v1/kv/${'k'.repeat(1025)}`, {}, 'v')
+    assert.equal(badKey.status, 400)
+    assert.equal(await fastPathCount(base), before, 'none of these took the fast path')
+  })
+
   it('leaves every other request to the route', async () => {
     await request(base, 'PUT', '/v1/kv/other', {}, 'v')
     const before = await fastPathCount(base)
@@ -179,6 +250,58 @@ describe('HTTP fast path switched off', () => {
       assert.equal(await fastPathCount(node.httpUrl), 0)
     } finally {
       await node.close()
+    }
+  })
+})
+
+describe('HTTP fast path: a failed write', () => {
+  it('answers the JSON error the route answers, and counts it', async () => {
+    const engine = new MemoryEngine()
+    const metrics = new NodeMetrics({ engine, defaultMetrics: false })
+    const failure = () =>
+      Promise.reject(new GossamerError('GOSSAMER_ERR_QUORUM_NOT_REACHED', 'only 1 of 2 replicas'))
+    const local = new KvService({
+      engine,
+      clock: new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 }),
+      nowMs: () => 1_764_000_000_000,
+    })
+    const kv: KvApi = {
+      get isHealthy() {
+        return true
+      },
+      nowMs: () => 1_764_000_000_000,
+      get: (key) => local.get(key),
+      put: failure,
+      delete: failure,
+      list: (options) => local.list(options),
+    }
+    const app = buildApp({
+      engine,
+      clock: new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 }),
+      metrics,
+      logger: silentLogger(),
+      config: { name: 'n1', maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 },
+      kv,
+      fastRead: () => undefined,
+    })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    try {
+      const fast = await request(base, 'PUT', '/v1/kv/k', {}, 'v')
+      assert.equal(metrics.fastPathRequests, 1, 'the fast path answered')
+      const routed = await request(base, 'PUT', '/v1/kv/k?w=quorum', {}, 'v')
+      assert.equal(metrics.fastPathRequests, 1)
+      assert.equal(fast.status, 503)
+      assert.deepEqual(comparable(fast.headers), comparable(routed.headers))
+      assert.deepEqual(JSON.parse(fast.body.toString()), JSON.parse(routed.body.toString()))
+      assert.equal(JSON.parse(fast.body.toString()).error.code, 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+      const text = await metrics.registry.metrics()
+      assert.match(text, /gossamer_http_errors_total\{code="GOSSAMER_ERR_QUORUM_NOT_REACHED"\} 2/)
+      assert.match(
+        text,
+        /gossamer_http_requests_total\{route="\/v1\/kv\/\*",method="PUT",status="503"\} 2/,
+      )
+    } finally {
+      await app.close()
     }
   })
 })

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GossamerError } from '../../errors.ts'
 import { formatVersion } from '../../hlc/version.ts'
 import type { RouteErrorConfig } from '../error-mapper.ts'
+import { putResponseBody } from '../fast-path.ts'
 import {
   checkValueSize,
   consistencyParam,
@@ -41,7 +42,12 @@ import { notFound } from './seed-routes.ts'
 /** Content type returned for values stored without one. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 
-const CONTENT_TYPE_MAX_LENGTH = 256
+/** Longest Content-Type stored with a value; longer is 400 GOSSAMER_ERR_HEADER_INVALID. */
+export const CONTENT_TYPE_MAX_LENGTH = 256
+/** Error mapping of `PUT /v1/kv/{key}`: a too-large body is a too-large value. */
+export const PUT_ROUTE_CONFIG: RouteErrorConfig = {
+  bodyTooLargeCode: 'GOSSAMER_ERR_VALUE_TOO_LARGE',
+}
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 interface KvDeps {
@@ -52,7 +58,6 @@ interface KvDeps {
 /** Registers the `/v1/kv` routes. */
 export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
   const { kv, limits } = deps
-  const putConfig: RouteErrorConfig = { bodyTooLargeCode: 'GOSSAMER_ERR_VALUE_TOO_LARGE' }
   // Not `async`: when the record is read from this node alone (a lone node, or `r=one` on a sole
   // replica) the reply is sent in the same turn, without a promise per request; a coordinated
   // read returns its promise to Fastify.
@@ -67,7 +72,7 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
   })
   app.put(
     '/v1/kv/*',
-    { bodyLimit: limits.maxValueBytes, config: putConfig },
+    { bodyLimit: limits.maxValueBytes, config: PUT_ROUTE_CONFIG },
     async (req, reply) => {
       const key = keyFromUrl(req.url, limits)
       const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
@@ -87,7 +92,7 @@ export function registerKvRoutes(app: FastifyInstance, deps: KvDeps): void {
         .header('etag', `"${version}"`)
         .code(result.previous === undefined ? 201 : 200)
         .type(JSON_CONTENT_TYPE)
-        .send(`{"key":${JSON.stringify(key)},"version":${JSON.stringify(version)}}`)
+        .send(putResponseBody(key, version))
     },
   )
   app.delete('/v1/kv/*', async (request, reply) => {
