@@ -24,9 +24,33 @@
  * repair (`read-repair.ts`).
  *
  * Completion: success as soon as W acks / R replies count; failure as soon as they no longer
- * can (`GOSSAMER_ERR_QUORUM_NOT_REACHED`, or `GOSSAMER_ERR_PRECONDITION_FAILED` when replicas
- * rejected a conditional write), or `GOSSAMER_ERR_TIMEOUT` at the deadline. A failed write may
- * still have been applied by some replicas; last-writer-wins and repair decide its fate.
+ * can (`GOSSAMER_ERR_QUORUM_NOT_REACHED`), or `GOSSAMER_ERR_TIMEOUT` at the deadline. Such a
+ * failed write may still have been applied by some replicas ("outcome unknown"):
+ * last-writer-wins and repair decide its fate.
+ *
+ * Conditional writes (If-Match / If-None-Match, checked by each replica). The API promises that
+ * a 412 (`GOSSAMER_ERR_PRECONDITION_FAILED`) means nothing was written, so the coordinator
+ * answers it only when that is certain: at least one replica rejected the condition, every
+ * put this request sent was answered with a definite "not applied" (`condition_failed`, or a
+ * fallback's `refused`), none is still awaited, and no hint for it was or will be stored. A
+ * put that failed in the transport or timed out may have been applied, so it makes the outcome
+ * unknown; an ack (applied or stale) below W does too. Hence, once W is out of reach:
+ * - some put may have been applied → `GOSSAMER_ERR_QUORUM_NOT_REACHED` (outcome unknown) at once;
+ * - nothing may have been applied yet but puts are still awaited → wait for them (bounded by
+ *   the deadline: unanswered puts then make it `GOSSAMER_ERR_TIMEOUT`, outcome unknown);
+ * - everything answered, nothing applied, some rejected → 412 (none rejected: nothing was
+ *   reachable, `GOSSAMER_ERR_QUORUM_NOT_REACHED`).
+ * Before this rule a 412 went out as soon as W was out of reach, while a replica whose
+ * condition held could still apply the put, which LWW then spread (whole-cluster simulator,
+ * seed cond-3: a "definitely failed" put became visible).
+ *
+ * Fallbacks cannot check a condition (they hold hints, not the key's data), so for a
+ * conditional write the hinted copies are deferred: a slot whose replica is unreachable (or
+ * fails) waits, and only once the request completed with success or an unknown outcome is its
+ * copy sent to a fallback, as a plain hint delivered later without the condition — which is
+ * sound, since the write then happened or may have happened and LWW orders it. When nothing
+ * was applied anywhere (a 412, or no replica reached) no hint is stored at all. For the same reason a fallback's ack never counts towards W for a conditional
+ * write, whatever `countHintedAcks` says.
  */
 import { compareVersions, type Version } from '../hlc/version.ts'
 import type { StoredRecord, WriteCondition } from '../storage/engine.ts'
@@ -107,6 +131,13 @@ interface Slot {
   node: string
   hinted: boolean
   status: SlotStatus
+  /**
+   * A put of this slot may have been applied (or stored as a hint): it was acked, or its call
+   * failed or timed out without a definite answer. Rules out a 412 (see the file header).
+   */
+  maybeApplied: boolean
+  /** Conditional write: the copy waits for the completion before it goes to a fallback. */
+  deferred: boolean
 }
 
 /** A quorum write for one key. See the file header. */
@@ -131,6 +162,8 @@ export class WriteCoordinator {
       node,
       hinted: false,
       status: 'pending' as SlotStatus,
+      maybeApplied: false,
+      deferred: false,
     }))
   }
 
@@ -138,10 +171,10 @@ export class WriteCoordinator {
   start(): CoordinatorStep<WriteResult> {
     const send: Outgoing[] = []
     for (const slot of this.#slots) {
-      if (!this.#request.isReachable(slot.node)) this.#moveToFallback(slot)
+      if (!this.#request.isReachable(slot.node)) this.#replace(slot)
       if (slot.status === 'pending') send.push(this.#putFor(slot))
     }
-    return { send, completed: this.#evaluate(this.#request.nowMs) }
+    return this.#step(send, this.#request.nowMs)
   }
 
   /** A replica's (or fallback's) answer. Replies from nodes not asked are ignored. */
@@ -150,34 +183,39 @@ export class WriteCoordinator {
     if (slot === undefined || reply.requestId !== this.requestId) return { send: [] }
     if (reply.status === 'applied' || reply.status === 'stale') {
       slot.status = slot.hinted ? 'hinted' : 'acked'
-      return { send: [], completed: this.#evaluate(nowMs) }
+      slot.maybeApplied = true
+      return this.#step([], nowMs)
     }
     if (reply.status === 'condition_failed') {
       slot.status = 'rejected'
-      return { send: [], completed: this.#evaluate(nowMs) }
+      return this.#step([], nowMs)
     }
-    return this.onFailure(from, nowMs) // refused: the fallback's hint queue is full
+    // Refused: the fallback's hint queue is full. A definite answer: nothing was stored there.
+    return this.#retry(slot, nowMs)
   }
 
   /**
-   * The transport could not deliver to `from` or its call timed out. The slot moves to the next
-   * reachable fallback (also after completion, so the record still reaches N nodes).
+   * The transport could not deliver to `from` or its call timed out: the put may or may not
+   * have been applied there. The slot moves to the next reachable fallback (also after
+   * completion, so the record still reaches N nodes; deferred until then for a conditional
+   * write).
    */
   onFailure(from: string, nowMs: number): CoordinatorStep<WriteResult> {
     const slot = this.#pendingSlot(from)
     if (slot === undefined) return { send: [] }
-    const send: Outgoing[] = []
-    if (nowMs < this.#request.deadlineMs) this.#moveToFallback(slot)
-    else slot.status = 'failed'
-    if (slot.status === 'pending') send.push(this.#putFor(slot))
-    return { send, completed: this.#evaluate(nowMs) }
+    slot.maybeApplied = true
+    return this.#retry(slot, nowMs)
   }
 
   /** Time passes: at the deadline, pending slots stop counting and the request may time out. */
   tick(nowMs: number): CoordinatorStep<WriteResult> {
     if (nowMs < this.#request.deadlineMs) return { send: [] }
-    for (const slot of this.#slots) if (slot.status === 'pending') slot.status = 'failed'
-    return { send: [], completed: this.#evaluate(nowMs, true) }
+    for (const slot of this.#slots) {
+      if (slot.status !== 'pending') continue
+      slot.status = 'failed' // unanswered: it may still be applied
+      slot.maybeApplied = true
+    }
+    return this.#step([], nowMs, true)
   }
 
   /** The completion, once there is one. */
@@ -197,6 +235,49 @@ export class WriteCoordinator {
 
   #pendingSlot(node: string): Slot | undefined {
     return this.#slots.find((slot) => slot.node === node && slot.status === 'pending')
+  }
+
+  get #isConditional(): boolean {
+    return this.#request.condition !== undefined
+  }
+
+  // The slot's put failed or was refused: the next fallback takes it (before the deadline).
+  #retry(slot: Slot, nowMs: number): CoordinatorStep<WriteResult> {
+    const send: Outgoing[] = []
+    if (nowMs < this.#request.deadlineMs) this.#replace(slot)
+    else slot.status = 'failed'
+    if (slot.status === 'pending') send.push(this.#putFor(slot))
+    return this.#step(send, nowMs)
+  }
+
+  // A slot's node is unreachable or failed: a fallback takes the copy now, or — for a
+  // conditional write not completed yet — once the request completed (see the file header).
+  #replace(slot: Slot): void {
+    if (this.#isConditional && this.#result === undefined) {
+      slot.deferred = true
+      slot.status = slot.node === slot.intended && !slot.hinted ? 'unreachable' : 'failed'
+      return
+    }
+    this.#moveToFallback(slot)
+  }
+
+  // Evaluates after an input; on a completion that is not a 412, the deferred hinted copies
+  // of a conditional write go to their fallbacks.
+  #step(send: Outgoing[], nowMs: number, atDeadline = false): CoordinatorStep<WriteResult> {
+    const completed = this.#evaluate(nowMs, atDeadline)
+    if (completed === undefined) return { send }
+    // A hint only for a write that happened or may have happened: with nothing applied
+    // anywhere (a 412, or no replica reached) the write certainly failed, and a hint, which
+    // is delivered without the condition, would apply it after all.
+    const mayHaveHappened = completed.ok || this.#slots.some((slot) => slot.maybeApplied)
+    for (const slot of this.#slots) {
+      if (!slot.deferred) continue
+      slot.deferred = false
+      if (!mayHaveHappened) continue
+      this.#moveToFallback(slot)
+      if (slot.status === 'pending') send.push(this.#putFor(slot))
+    }
+    return { send, completed }
   }
 
   #moveToFallback(slot: Slot): void {
@@ -238,8 +319,9 @@ export class WriteCoordinator {
     return slot.status === 'pending' && (!slot.hinted || this.#countHinted())
   }
 
+  // A fallback cannot check a write condition, so its ack never counts for a conditional write.
   #countHinted(): boolean {
-    return this.#request.countHintedAcks === true
+    return this.#request.countHintedAcks === true && !this.#isConditional
   }
 
   #evaluate(nowMs: number, atDeadline = false): WriteResult | undefined {
@@ -252,12 +334,22 @@ export class WriteCoordinator {
     }
     const possible = acks + this.#slots.filter((slot) => this.#mayStillCount(slot)).length
     if (possible >= this.required && !isDeadline) return undefined
+    // W is out of reach (or the deadline passed). A 412 says nothing was written: only when
+    // every put sent was answered "not applied" and a replica rejected the condition.
+    const maybeApplied = this.#slots.some((slot) => slot.maybeApplied)
     const rejected = this.#slots.some((slot) => slot.status === 'rejected')
-    const code: ReplicationErrorCode = isDeadline
-      ? 'GOSSAMER_ERR_TIMEOUT'
-      : rejected
+    const awaited = this.#slots.some((slot) => slot.status === 'pending')
+    // Nothing may have been applied yet, but puts are awaited: wait for them when they can
+    // still decide between a 412 and an unknown outcome (conditional writes).
+    if (!isDeadline && !maybeApplied && awaited && (rejected || this.#isConditional)) {
+      return undefined
+    }
+    const code: ReplicationErrorCode =
+      rejected && !maybeApplied && !awaited
         ? 'GOSSAMER_ERR_PRECONDITION_FAILED'
-        : 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
+        : isDeadline
+          ? 'GOSSAMER_ERR_TIMEOUT'
+          : 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
     const error = failure({ code, required: this.required, received: acks, slots: this.#slots })
     this.#result = { ok: false, version: this.record.version, error }
     return this.#result

@@ -12,6 +12,7 @@ import {
   type ReadRequest,
   WriteCoordinator,
   type WriteRequest,
+  type WriteResult,
 } from '../../src/replication/coordinator.ts'
 import type { Outgoing, PutMessage } from '../../src/replication/messages.ts'
 import type { StoredRecord } from '../../src/storage/engine.ts'
@@ -217,16 +218,137 @@ describe('replication/coordinator: writes', () => {
     )
   })
 
-  it('rejections of a conditional write fail it with PRECONDITION_FAILED', () => {
-    const coordinator = new WriteCoordinator(writeRequest())
+  const rejected = { type: 'put-reply', requestId: 7, status: 'condition_failed' } as const
+  const conditional = (overrides: Partial<WriteRequest> = {}) =>
+    new WriteCoordinator(writeRequest({ condition: { kind: 'absent' }, ...overrides }))
+  const codeOf = (result: WriteResult | undefined) =>
+    result?.ok === false ? result.error.code : result?.ok
+
+  it('a conditional write is a 412 only once every replica it was sent to rejected it', () => {
+    const coordinator = conditional()
     coordinator.start()
-    const rejected = { type: 'put-reply', requestId: 7, status: 'condition_failed' } as const
-    coordinator.onReply('a', rejected, T0)
-    const done = coordinator.onReply('b', rejected, T0).completed
-    assert.equal(done?.ok === false && done.error.code, 'GOSSAMER_ERR_PRECONDITION_FAILED')
+    assert.equal(coordinator.onReply('a', rejected, T0).completed, undefined)
+    // W is out of reach, but c may still apply the put: no answer yet (the old behaviour
+    // answered 412 here, and c's copy then spread by last-writer-wins).
+    assert.equal(coordinator.onReply('b', rejected, T0).completed, undefined)
+    const done = coordinator.onReply('c', rejected, T0 + 1).completed
+    assert.equal(codeOf(done), 'GOSSAMER_ERR_PRECONDITION_FAILED')
+    assert.equal(coordinator.isSettled, true)
   })
 
-  it('completes exactly when W acks count or can no longer count, for any reply order (property)', () => {
+  it('a conditional write that some replica applied below W has an unknown outcome (503), not a 412', () => {
+    const coordinator = conditional()
+    coordinator.start()
+    coordinator.onReply('a', rejected, T0)
+    coordinator.onReply('b', rejected, T0)
+    const done = coordinator.onReply('c', ack(), T0 + 1).completed
+    assert.equal(codeOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    // In any order: the ack first, then the rejections.
+    const other = conditional()
+    other.start()
+    assert.equal(other.onReply('c', ack(), T0).completed, undefined)
+    other.onReply('a', rejected, T0)
+    assert.equal(
+      codeOf(other.onReply('b', rejected, T0).completed),
+      'GOSSAMER_ERR_QUORUM_NOT_REACHED',
+    )
+  })
+
+  it('a conditional write whose put failed in transport or timed out is never a 412', () => {
+    // b's call failed: b may have applied the put. W is out of reach at once: unknown outcome.
+    const failed = conditional({ fallbacks: [] })
+    failed.start()
+    failed.onReply('a', rejected, T0)
+    assert.equal(codeOf(failed.onFailure('b', T0 + 1).completed), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    // c never answers: at the deadline the request times out, it is no 412 either.
+    const silent = conditional()
+    silent.start()
+    silent.onReply('a', rejected, T0)
+    silent.onReply('b', rejected, T0)
+    assert.equal(silent.tick(T0 + 99).completed, undefined)
+    assert.equal(codeOf(silent.tick(T0 + 100).completed), 'GOSSAMER_ERR_TIMEOUT')
+  })
+
+  it('a conditional write with every reachable replica rejecting and the rest unreachable is a 412 with no hint', () => {
+    const coordinator = conditional({ isReachable: (node) => node !== 'c' })
+    const start = coordinator.start()
+    // No hinted copy before the outcome is known: a fallback cannot check the condition.
+    assert.deepEqual(
+      start.send.map((o) => o.to),
+      ['a', 'b'],
+    )
+    coordinator.onReply('a', rejected, T0)
+    const step = coordinator.onReply('b', rejected, T0)
+    assert.equal(codeOf(step.completed), 'GOSSAMER_ERR_PRECONDITION_FAILED')
+    assert.deepEqual(step.send, [], 'no hint is stored for a write that certainly failed')
+    assert.equal(coordinator.isSettled, true)
+  })
+
+  it('a conditional write sends its deferred hinted copies once it succeeded or its outcome is unknown', () => {
+    const ok = conditional({ isReachable: (node) => node !== 'c' })
+    ok.start()
+    ok.onReply('a', ack(), T0)
+    const step = ok.onReply('b', ack(), T0)
+    assert.equal(step.completed?.ok, true)
+    assert.deepEqual(
+      step.send.map((o) => [o.to, (o.message as PutMessage).hintFor]),
+      [['d', 'c']],
+    )
+    assert.equal(ok.isSettled, false)
+    ok.onReply('d', ack(), T0 + 1)
+    assert.equal(ok.isSettled, true)
+
+    // b fails mid-request (it may have applied the put): unknown outcome, and b's copy still
+    // goes to a fallback, as for any write that may have happened.
+    const unknown = conditional({ isReachable: (node) => node !== 'c' })
+    unknown.start()
+    unknown.onReply('a', rejected, T0)
+    const failed = unknown.onFailure('b', T0 + 1)
+    assert.equal(codeOf(failed.completed), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    assert.deepEqual(
+      failed.send.map((o) => [o.to, (o.message as PutMessage).hintFor]),
+      [
+        ['d', 'b'],
+        ['e', 'c'],
+      ],
+    )
+  })
+
+  it('hinted acks never count towards W for a conditional write, even with countHintedAcks', () => {
+    const isReachable = (node: string) => node === 'a' || node === 'd' || node === 'e'
+    const applied = conditional({ isReachable, countHintedAcks: true })
+    const start = applied.start()
+    assert.deepEqual(
+      start.send.map((o) => o.to),
+      ['a'],
+    )
+    // Only a can count towards W = 2; the request waits for a, whose answer decides.
+    assert.equal(start.completed, undefined)
+    const step = applied.onReply('a', ack(), T0)
+    assert.equal(codeOf(step.completed), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    // a applied it: the write may have happened, so b's and c's copies go out as hints.
+    assert.deepEqual(
+      step.send.map((o) => [o.to, (o.message as PutMessage).hintFor]),
+      [
+        ['d', 'b'],
+        ['e', 'c'],
+      ],
+    )
+    const refused = conditional({ isReachable, countHintedAcks: true })
+    refused.start()
+    const rejectedStep = refused.onReply('a', rejected, T0)
+    assert.equal(codeOf(rejectedStep.completed), 'GOSSAMER_ERR_PRECONDITION_FAILED')
+    assert.deepEqual(rejectedStep.send, [])
+  })
+
+  it('a conditional write that reached no replica fails without storing a hint', () => {
+    const coordinator = conditional({ isReachable: (node) => node === 'd' || node === 'e' })
+    const start = coordinator.start()
+    assert.equal(codeOf(start.completed), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    assert.deepEqual(start.send, [])
+  })
+
+  it('completes exactly when W acks count or can no longer count, and answers 412 only when nothing may have been applied (property)', () => {
     const event = fc.record({
       replica: fc.integer({ min: 0, max: 4 }),
       outcome: fc.constantFrom('ack', 'fail', 'reject'),
@@ -235,10 +357,14 @@ describe('replication/coordinator: writes', () => {
       fc.property(
         fc.integer({ min: 1, max: 5 }),
         fc.constantFrom<Consistency>('one', 'quorum', 'all', 2),
+        fc.boolean(),
         fc.array(event, { maxLength: 12 }),
-        (n, w, events) => {
+        (n, w, isConditional, events) => {
           const replicas = ['r0', 'r1', 'r2', 'r3', 'r4'].slice(0, n)
-          const coordinator = new WriteCoordinator(writeRequest({ replicas, fallbacks: [], w }))
+          const condition = isConditional ? ({ kind: 'absent' } as const) : undefined
+          const coordinator = new WriteCoordinator(
+            writeRequest({ replicas, fallbacks: [], w, condition }),
+          )
           const required = requiredCount(w, n)
           let completions = coordinator.start().completed === undefined ? 0 : 1
           const status = new Map<string, string>()
@@ -259,13 +385,25 @@ describe('replication/coordinator: writes', () => {
             if (!status.has(node)) status.set(node, outcome)
             if (step.completed !== undefined) completions += 1
           }
-          const acks = [...status.values()].filter((s) => s === 'ack').length
+          const outcomes = [...status.values()]
+          const acks = outcomes.filter((s) => s === 'ack').length
+          const maybeApplied = outcomes.some((s) => s === 'ack' || s === 'fail')
+          const rejected = outcomes.includes('reject')
           const pending = n - status.size
           assert.ok(completions <= 1)
           const result = coordinator.result
           if (acks >= required) return result?.ok === true
-          if (acks + pending < required) return result !== undefined
-          return result === undefined
+          if (acks + pending >= required) return result === undefined
+          // W is out of reach: the request waits only while puts it could still answer 412
+          // for (nothing applied yet) are awaited.
+          const waits = !maybeApplied && pending > 0 && (rejected || isConditional)
+          if (waits) return result === undefined
+          if (result === undefined || result.ok) return false
+          const is412 = result.error.code === 'GOSSAMER_ERR_PRECONDITION_FAILED'
+          const certain = rejected && !maybeApplied && pending === 0
+          // A 412 only when certain; a conditional write (it waited for every answer) always
+          // says 412 when it is. (An unconditional one may have completed before rejections.)
+          return isConditional ? is412 === certain : !is412 || certain
         },
       ),
     )
