@@ -10,6 +10,14 @@
  * Every call has a timeout; at most `maxPendingCalls` calls (sent or waiting) exist at once and
  * the next one fails at once with `GOSSAMER_ERR_RPC_QUEUE_FULL`. `close()` fails every pending
  * call with `GOSSAMER_ERR_RPC_CLOSED`.
+ *
+ * A connection that has gone silent is dropped, not waited on (docs/rpc.md, "Silent
+ * connections"): when a call sent on it times out and nothing at all has been received on it
+ * for `resetAfterSilenceMs` while it owed a reply, the client destroys it — its other sent calls
+ * fail with `GOSSAMER_ERR_RPC_CONNECTION_LOST` — and the next call dials a fresh one. Otherwise
+ * a connection whose packets were dropped for a while (a network partition) would carry nothing
+ * until the kernel's backed-off retransmission timer fires, which after a partition of tens of
+ * seconds is tens of seconds more.
  */
 import { connect, type Socket } from 'node:net'
 import { CoalescingWriter } from './coalescing-writer.ts'
@@ -27,6 +35,9 @@ import {
   type ResponseOf,
 } from './codec.ts'
 import { RPC_ERROR_CODES, RpcError } from './errors.ts'
+
+/** See #onTimeout. */
+const TIMER_SLACK_MS = 10
 
 /** Client settings. */
 export interface RpcClientOptions {
@@ -49,6 +60,17 @@ export interface RpcClientOptions {
    * see which node a connection comes from. @default chosen by the kernel
    */
   readonly localAddress?: string | undefined
+  /**
+   * Drop the connection when a call on it times out and nothing has been received on it for
+   * this long while it owed a reply (see the class comment); 0 turns it off.
+   * @default callTimeoutMs
+   */
+  readonly resetAfterSilenceMs?: number | undefined
+  /**
+   * TCP keepalive idle time of the connection (only the idle time: Node sets neither the probe
+   * interval nor the count, which stay the kernel's); 0 turns keepalive off. @default 10000
+   */
+  readonly keepAliveIdleMs?: number | undefined
 }
 
 /** Client counters (plain numbers). */
@@ -62,6 +84,8 @@ export interface RpcClientMetrics {
   connectFailures: number
   connectionsOpened: number
   connectionsLost: number
+  /** Connections dropped because they went silent (counted in `connectionsLost` too). */
+  silentResets: number
   malformedFrames: number
   malformedResponses: number
   lateResponses: number
@@ -72,6 +96,8 @@ interface PendingCall {
   readonly method: MethodName
   readonly bytes: Uint8Array
   sent: boolean
+  /** The connection the call was written to. */
+  socket: Socket | undefined
   readonly resolve: (value: unknown) => void
   readonly reject: (error: Error) => void
   readonly timer: ReturnType<typeof setTimeout>
@@ -90,6 +116,7 @@ export class RpcClient {
     connectFailures: 0,
     connectionsOpened: 0,
     connectionsLost: 0,
+    silentResets: 0,
     malformedFrames: 0,
     malformedResponses: 0,
     lateResponses: 0,
@@ -103,6 +130,11 @@ export class RpcClient {
   #writer: CoalescingWriter | undefined
   #socketClosed: Promise<void> = Promise.resolve()
   #isConnected = false
+  // Silence tracking of the current connection: sent calls still pending on it, and since when
+  // (performance.now()) it has owed a reply without a byte arriving; undefined when it owes none.
+  #inFlight = 0
+  #owedSinceMs: number | undefined
+  readonly #closingSockets = new Set<Promise<void>>()
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   #consecutiveFailures = 0
   #nextRequestId = 1
@@ -149,6 +181,7 @@ export class RpcClient {
         method,
         bytes,
         sent: false,
+        socket: undefined,
         resolve: resolve as (v: unknown) => void,
         reject,
         timer,
@@ -171,7 +204,23 @@ export class RpcClient {
       this.#fail(id, new RpcError(RPC_ERROR_CODES.closed, 'client closed'))
     }
     this.#socket?.destroy()
-    return this.#socketClosed
+    return Promise.all([this.#socketClosed, ...this.#closingSockets]).then(() => {})
+  }
+
+  /**
+   * Drops the current connection now (its sent calls fail with
+   * `GOSSAMER_ERR_RPC_CONNECTION_LOST`); the next call dials a fresh one at once. For callers
+   * that learn from elsewhere that the peer was unreachable, e.g. membership seeing it alive
+   * again after it was suspect or dead.
+   */
+  resetConnection(): void {
+    if (this.#isClosed) return
+    this.#consecutiveFailures = 0
+    clearTimeout(this.#reconnectTimer)
+    this.#reconnectTimer = undefined
+    if (this.#isConnected) this.#lose('connection reset')
+    this.#detach()
+    if (this.#unsent.length > 0) this.#ensureConnecting()
   }
 
   #allocateRequestId(): number {
@@ -186,13 +235,64 @@ export class RpcClient {
 
   #write(call: PendingCall): void {
     call.sent = true
+    call.socket = this.#socket
+    this.#inFlight++
+    this.#owedSinceMs ??= performance.now()
     this.#writer!.write(call.bytes)
   }
 
   #onTimeout(requestId: number, timeoutMs: number): void {
-    if (!this.#pending.has(requestId)) return
+    const call = this.#pending.get(requestId)
+    if (call === undefined) return
     this.#metrics.timeouts++
+    // Measured before the call is settled (settling the last owed call ends the window). Only a
+    // timeout of a call sent on the current connection says something about it; #owedSinceMs
+    // is then set (when this call was sent, or by data arriving since).
+    const isCurrent = call.sent && call.socket === this.#socket && this.#isConnected
+    const silentForMs = isCurrent ? performance.now() - (this.#owedSinceMs ?? 0) : 0
     this.#fail(requestId, new RpcError(RPC_ERROR_CODES.timeout, `no reply within ${timeoutMs} ms`))
+    const silenceMs = this.#options.resetAfterSilenceMs ?? this.#options.callTimeoutMs ?? 5000
+    if (!isCurrent || silenceMs <= 0) return
+    // Timers start from the event loop's cached clock, so one may fire a little before
+    // performance.now() says its time is up; the slack keeps a call timeout equal to the
+    // threshold from missing it.
+    if (silentForMs >= silenceMs - TIMER_SLACK_MS) {
+      this.#metrics.silentResets++
+      this.#drop(`connection reset: nothing received for ${Math.round(silentForMs)} ms`)
+    }
+  }
+
+  /**
+   * Takes the current (established) connection out of use at once: its sent calls fail with
+   * `connectionLost`, it is destroyed, and waiting calls dial a new one.
+   */
+  #drop(reason: string): void {
+    this.#lose(reason)
+    this.#detach()
+    if (this.#unsent.length > 0) this.#ensureConnecting()
+  }
+
+  /** Destroys the current socket (if any) without waiting for its 'close'. */
+  #detach(): void {
+    const socket = this.#socket
+    if (socket === undefined) return
+    this.#socket = undefined
+    this.#writer = undefined
+    const closed = this.#socketClosed
+    this.#closingSockets.add(closed)
+    void closed.then(() => this.#closingSockets.delete(closed))
+    socket.destroy()
+  }
+
+  /** The current connection is gone: fail what was sent on it. */
+  #lose(reason: string): void {
+    this.#isConnected = false
+    this.#metrics.connectionsLost++
+    this.#inFlight = 0
+    this.#owedSinceMs = undefined
+    for (const [id, call] of [...this.#pending]) {
+      if (call.sent) this.#fail(id, new RpcError(RPC_ERROR_CODES.connectionLost, reason))
+    }
   }
 
   #fail(requestId: number, error: RpcError): void {
@@ -201,6 +301,7 @@ export class RpcClient {
     this.#pending.delete(requestId)
     clearTimeout(call.timer)
     if (!call.sent) this.#unsent = this.#unsent.filter((id) => id !== requestId)
+    else this.#settledSent(call)
     this.#metrics.callsFailed++
     call.reject(error)
   }
@@ -209,8 +310,16 @@ export class RpcClient {
     const call = this.#pending.get(requestId)!
     this.#pending.delete(requestId)
     clearTimeout(call.timer)
+    this.#settledSent(call)
     this.#metrics.callsSucceeded++
     call.resolve(value)
+  }
+
+  /** A sent call is no longer pending: the current connection owes one reply less. */
+  #settledSent(call: PendingCall): void {
+    if (call.socket !== this.#socket || !this.#isConnected) return
+    this.#inFlight--
+    if (this.#inFlight === 0) this.#owedSinceMs = undefined
   }
 
   #ensureConnecting(): void {
@@ -243,6 +352,8 @@ export class RpcClient {
     this.#writer = new CoalescingWriter(socket)
     this.#socketClosed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.setNoDelay(true)
+    const keepAliveIdleMs = this.#options.keepAliveIdleMs ?? 10_000
+    if (keepAliveIdleMs > 0) socket.setKeepAlive(true, keepAliveIdleMs)
     socket.setTimeout(this.#options.connectTimeoutMs ?? 2000, () => socket.destroy())
     socket.on('connect', () => this.#onConnect(socket))
     socket.on('data', (chunk: Buffer) => this.#onData(socket, decoder, chunk))
@@ -253,6 +364,8 @@ export class RpcClient {
   #onConnect(socket: Socket): void {
     socket.setTimeout(0)
     this.#isConnected = true
+    this.#inFlight = 0
+    this.#owedSinceMs = undefined
     this.#consecutiveFailures = 0
     this.#metrics.connectionsOpened++
     const ids = this.#unsent
@@ -264,6 +377,10 @@ export class RpcClient {
   }
 
   #onData(socket: Socket, decoder: FrameDecoder, chunk: Buffer): void {
+    if (socket !== this.#socket) return // dropped: what it still delivers is not wanted
+    // Any byte shows the connection is alive: the silence window starts again now for the
+    // calls still owed (#settledSent ends it when the last of them is answered).
+    if (this.#owedSinceMs !== undefined) this.#owedSinceMs = performance.now()
     decoder.push(chunk)
     for (let i = 0; i < 100_000; i++) {
       const step = decoder.next()
@@ -302,14 +419,9 @@ export class RpcClient {
   #onClose(socket: Socket): void {
     if (this.#socket !== socket) return
     this.#socket = undefined
-    if (this.#isConnected) {
-      this.#isConnected = false
-      this.#metrics.connectionsLost++
-      for (const [id, call] of [...this.#pending]) {
-        if (call.sent)
-          this.#fail(id, new RpcError(RPC_ERROR_CODES.connectionLost, 'connection lost'))
-      }
-    } else {
+    this.#writer = undefined
+    if (this.#isConnected) this.#lose('connection lost')
+    else {
       this.#metrics.connectFailures++
       this.#consecutiveFailures++
     }
