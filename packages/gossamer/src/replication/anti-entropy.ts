@@ -19,7 +19,8 @@
  * every differing key.
  *
  * Deletes are never undone: a tombstone is a record with a version and wins over every older
- * value. Tombstones older than the purge horizon (`tombstoneGraceMs`) and expired records are
+ * value. An expired record is treated the same way, as a delete at its expiry time. Tombstones
+ * older than the purge horizon (`tombstoneGraceMs`) and records that expired before it are
  * left out of the trees (each replica purges them on its own schedule) and are never pushed to
  * a replica that lacks the key; they are still used when the peer offers an older live value,
  * which the initiator then answers with its tombstone. A value can therefore come back only

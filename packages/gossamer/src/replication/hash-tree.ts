@@ -12,10 +12,15 @@
  * An inner node hashes its children's 64-bit hashes in order. Hashes travel as 16 hex digits.
  *
  * What goes into a tree: every record of the partition, except tombstones older than the purge
- * horizon (`nowMs − tombstoneGraceMs`) and records expired at `nowMs`. Those two are "dead for
- * good": each replica purges them on its own schedule, and leaving them out keeps that skew
- * from showing as a difference forever. They are still consulted when a key differs for
- * another reason (see anti-entropy.ts), so a stale live value still loses to them.
+ * horizon (`nowMs − tombstoneGraceMs`) and records that expired before that horizon. Those two
+ * are "dead for good": each replica purges them on its own schedule (`storage/reaper.ts`, same
+ * horizon), and leaving them out keeps that skew from showing as a difference forever. They are
+ * still consulted when a key differs for another reason (see anti-entropy.ts), so a stale live
+ * value still loses to them. An expired record is a delete that happened at its expiry time:
+ * until the horizon it stays in the tree like a fresh tombstone, so anti-entropy spreads it
+ * to a replica that missed the TTL put and still holds an older value of the key — left out at
+ * expiry, that replica's older value would be the only entry, be copied back, and come back to
+ * life once the expired record was purged.
  *
  * Pure: trees are built from entries the caller scans out of storage (`scanPartitionEntries`).
  */
@@ -55,7 +60,7 @@ export function bucketOf(key: string, shape: TreeShape): number {
 
 /**
  * The tree entry of a stored record at `nowMs`, or undefined when it is dead for good
- * (an expired record, or a tombstone older than the purge horizon).
+ * (a tombstone older than the purge horizon, or a record that expired before it).
  */
 export function treeEntry(
   key: string,
@@ -63,9 +68,9 @@ export function treeEntry(
   options: { readonly nowMs: number; readonly tombstoneGraceMs: number },
 ): KeyVersion | undefined {
   const tombstone = record.value === null
-  if (tombstone && record.version.wallMs < options.nowMs - options.tombstoneGraceMs)
-    return undefined
-  if (record.expiresAtMs !== undefined && record.expiresAtMs <= options.nowMs) return undefined
+  const horizonMs = options.nowMs - options.tombstoneGraceMs
+  if (tombstone && record.version.wallMs < horizonMs) return undefined
+  if (record.expiresAtMs !== undefined && record.expiresAtMs <= horizonMs) return undefined
   return { key, version: record.version, tombstone }
 }
 

@@ -10,11 +10,20 @@
  * Streaming is pulled by the receiver (`Rebalance`): it asks a source for one page at a time
  * (`handoff-request` → `handoff-batch`, key order, resumable by cursor), persists the page
  * (last-writer-wins, so pages merge safely with writes arriving meanwhile), then asks for the
- * next. A source that fails or stays silent for `requestTimeoutMs` is replaced by the next
- * reachable source, resuming from the same cursor. After the last page the receiver tells the
- * dropping old replicas (`handoff-done`); an old replica drops a partition only when every
- * receiver of that partition has said so. A joining node is ready (`isReady`) when it has no
- * inbound transfer left. Sources answer with `answerHandoffRequest`, statelessly.
+ * next. The receiver streams the whole partition from a READ QUORUM of the old replicas
+ * (⌊N/2⌋+1 distinct sources, one full pass each), not from one: a write acknowledged by a quorum
+ * of the old replicas need not be on any single one of them, and once this receiver reports
+ * done an old replica drops its copy, so a copy streamed from one source could leave the write
+ * on fewer than a quorum of the new replicas (found by the whole-cluster simulator, seed 80).
+ * A source that fails or stays silent for `requestTimeoutMs` is replaced by the next reachable
+ * source that has not completed a pass; a pass interrupted that way starts over on the new
+ * source (a pass counts only when one source delivered all of it). After the last pass the
+ * receiver tells the dropping old replicas (`handoff-done`); an old replica drops a partition
+ * only when every receiver of that partition has said so — so while a receiver is still
+ * streaming, every old replica still holds its copy, and the receiver answers reads with the
+ * newest record of its own and of a read quorum of them (`readQuorumOf`, used by the drivers).
+ * A joining node is ready (`isReady`) when it has no inbound transfer left. Sources answer with
+ * `answerHandoffRequest`, statelessly.
  *
  * What the plan does not cover: records written to the old replicas after a receiver passed
  * their key in the stream. Coordinators write to the new replicas as soon as the new placement
@@ -126,6 +135,10 @@ export interface RebalanceStep {
 interface Inbound {
   readonly partition: number
   readonly sources: readonly string[]
+  /** Distinct sources that must each deliver a full pass: a read quorum of the old replicas. */
+  readonly needed: number
+  /** Sources that delivered a full pass. */
+  readonly passed: Set<string>
   /** Old replicas that wait for our handoff-done. */
   readonly notify: readonly string[]
   state: 'pending' | 'receiving' | 'received'
@@ -197,9 +210,12 @@ export class Rebalance {
       // count: a move in this plan means this node was not a replica before it, so its copy
       // may be stale (it handed the partition off meanwhile) and is streamed again.
       if (existing !== undefined && existing.state === 'receiving') continue
+      const sources = move.sources.filter((node) => node !== this.self)
       this.#inbound.set(partition, {
         partition,
-        sources: move.sources.filter((node) => node !== this.self),
+        sources,
+        needed: readQuorumSize(move.sources, this.self),
+        passed: new Set(),
         notify: notifyByPartition.get(partition) ?? [],
         state: 'pending',
         sourceTurn: 0,
@@ -325,6 +341,17 @@ export class Rebalance {
     }
     const entries = batch.entries.map(({ key, record }: KeyedRecord) => ({ key, record }))
     if (batch.cursor === undefined) {
+      transfer.passed.add(from)
+      if (transfer.passed.size < transfer.needed) {
+        // The next pass, from another old replica, once this page is durable.
+        transfer.after = undefined
+        const next = this.#switchSource(transfer, nowMs, this.#isReachable)
+        return {
+          send: [],
+          persist: [{ entries, thenSend: next === undefined ? [] : [next] }],
+          drop: [],
+        }
+      }
       transfer.state = 'received'
       const done: HandoffDoneMessage = { type: 'handoff-done', partition: batch.partition }
       const thenSend = transfer.notify.map((to) => ({ to, message: done }))
@@ -389,6 +416,18 @@ export class Rebalance {
     return true
   }
 
+  /**
+   * While `partition` is still streaming in (pending or receiving): the old replicas it comes
+   * from and how many of them make a read quorum of the old placement. A read this node
+   * answers meanwhile must include the records of that many of them (its own copy may miss an
+   * acknowledged write); undefined when the partition is not streaming in.
+   */
+  readQuorumOf(partition: number): { sources: readonly string[]; needed: number } | undefined {
+    const transfer = this.#inbound.get(partition)
+    if (transfer === undefined || transfer.state === 'received') return undefined
+    return { sources: transfer.sources, needed: transfer.needed }
+  }
+
   /** Handoff state of a partition on this node (undefined when it is not moving here or away). */
   stateOf(partition: number): HandoffState | undefined {
     return this.#inbound.get(partition)?.state ?? this.#outbound.get(partition)?.state
@@ -408,7 +447,9 @@ export class Rebalance {
     for (let tried = 0; tried < transfer.sources.length; tried++) {
       const source = transfer.sources[transfer.sourceTurn % transfer.sources.length]!
       transfer.sourceTurn += 1
-      if (!isReachable(source)) continue
+      if (!isReachable(source) || transfer.passed.has(source)) continue
+      // A pass counts only when one source delivered all of it: another source starts over.
+      if (source !== transfer.source) transfer.after = undefined
       transfer.source = source
       transfer.transferId = this.#nextTransferId++
       return this.#request(transfer, source)
@@ -426,6 +467,17 @@ export class Rebalance {
     }
     return { to, message }
   }
+}
+
+/**
+ * How many of the old replicas `oldReplicas` make a read quorum (⌊N/2⌋+1 of them), not counting
+ * `self` when it is one of them (its own copy is the other part of the quorum), and never more
+ * than the others.
+ */
+export function readQuorumSize(oldReplicas: readonly string[], self: string): number {
+  const others = oldReplicas.filter((node) => node !== self).length
+  const quorum = Math.floor(oldReplicas.length / 2) + 1
+  return Math.min(others, quorum - (oldReplicas.includes(self) ? 1 : 0))
 }
 
 /** What a source needs from storage. */

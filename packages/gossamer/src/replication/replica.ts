@@ -23,6 +23,7 @@ import type {
   PutMessage,
   PutReplyMessage,
 } from './messages.ts'
+import type { HandoffState } from './rebalance.ts'
 
 /** Reads a replica needs. */
 export interface ReplicaReader {
@@ -91,6 +92,53 @@ export function handleGet(input: {
       record: input.store.getRecord(input.message.key),
     },
   }
+}
+
+/**
+ * How a replica answers a `get` for a key of `partition`, from what it knows of that partition
+ * (the same rule in the runtime's driver and the simulator's node):
+ *
+ * - `local`: it holds the partition — a replica of it in its applied placement, or an old
+ *   replica still handing it off (old replicas keep their copies until every receiver reports
+ *   done, `rebalance.ts`): the raw local record.
+ * - `merge`: it is still streaming the partition in (`readQuorumOf`), so its own copy may miss
+ *   a write acknowledged under the old placement (by a write quorum that need not include the
+ *   one old replica a single forward would ask, nor the coordinator's other choice): the newest
+ *   of its own record and the records of `needed` of the old replicas `sources`, or a failure
+ *   when that many do not answer — never an answer that may be stale. A forwarded get (already
+ *   one hop) never merges again: it is refused.
+ * - `refuse`: it does not hold the partition — no placement applied yet (it has not joined, so
+ *   it cannot know it was made a replica), not a replica of it, or dropped after a hand-off: the
+ *   coordinator counts a failure instead of an empty answer that would hide the key's copies
+ *   (the simulator, seed 61: a node that had not yet applied the placement that made it a
+ *   replica answered 'no record', and with a replica that missed the write formed a quorum).
+ */
+export type GetRoute =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'refuse'; readonly reason: string }
+  | { readonly kind: 'merge'; readonly sources: readonly string[]; readonly needed: number }
+
+/** Decides a {@link GetRoute}. Pure. */
+export function routeGet(input: {
+  readonly self: string
+  /** The get was forwarded by a replica still streaming in (one hop only). */
+  readonly forwarded: boolean
+  /** The partition's replicas in the applied placement; undefined when none is applied yet. */
+  readonly replicas: readonly string[] | undefined
+  /** `Rebalance.stateOf(partition)`. */
+  readonly handoff: HandoffState | undefined
+  /** `Rebalance.readQuorumOf(partition)`: defined while the partition streams in. */
+  readonly readQuorum: { readonly sources: readonly string[]; readonly needed: number } | undefined
+}): GetRoute {
+  if (input.replicas === undefined) return { kind: 'refuse', reason: 'no placement applied yet' }
+  if (input.readQuorum !== undefined) {
+    if (input.forwarded) return { kind: 'refuse', reason: 'still streaming the partition in' }
+    if (input.readQuorum.needed <= 0) return { kind: 'local' }
+    return { kind: 'merge', ...input.readQuorum }
+  }
+  if (input.handoff === 'handing-off') return { kind: 'local' }
+  if (input.replicas.includes(input.self)) return { kind: 'local' }
+  return { kind: 'refuse', reason: 'not a replica of the partition' }
 }
 
 /** A delivered hint: written like any replica write, acked once durable (or already stale). */

@@ -20,9 +20,10 @@
  *   data is laid out by (`planRebalance` → `Rebalance`); receivers pull pages
  *   (`handoff-request` / `answerHandoffRequest`), persist them, and tell the old replicas
  *   (`handoff-done`, widened to every non-replica owner), which then drop the partition from
- *   the engine (`dropPartitionSync`, through the simulated disk); a replica still streaming a
- *   partition in answers gets with the previous replicas' copy too, a read that fails on the
- *   new replicas is retried once on the previous ones, and a hand-off stuck for longer than
+ *   the engine (`dropPartitionSync`, through the simulated disk); receivers stream from a read
+ *   quorum of the old replicas, a replica still streaming a partition in answers gets with the
+ *   newest of its copy and a read quorum of the old replicas' (`routeGet`), a node that does
+ *   not hold a partition refuses gets for it, and a hand-off stuck for longer than
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
  *   after having been removed) streams its partitions in; one restarting on its data does not;
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
@@ -80,6 +81,7 @@ import {
   handleHintDeliver,
   handlePut,
   putReplyAfterWrite,
+  routeGet,
 } from '../replication/replica.ts'
 import { computePlacement, type Placement, partitionOf } from '../ring/partitioner.ts'
 import type { StoredRecord, WriteCondition, WriteEntry, WriteOutcome } from '../storage/engine.ts'
@@ -158,6 +160,10 @@ export interface SimNodeStats {
   partitionsDropped: number
   /** Partitions an old replica copied to the new replicas itself (stuck hand-off). */
   partitionsDrained: number
+  /** Hints moved off a node that left the ownership set to the key's current replicas. */
+  hintsRetargeted: number
+  /** Re-targeted hint copies a full queue refused (dropped). */
+  hintsDropped: number
 }
 
 /** One simulated node. See the module header. */
@@ -181,6 +187,8 @@ export class SimNode {
     handoffRecords: 0,
     partitionsDropped: 0,
     partitionsDrained: 0,
+    hintsRetargeted: 0,
+    hintsDropped: 0,
   }
   epoch = 0
   isUp = false
@@ -214,10 +222,8 @@ export class SimNode {
   #nextBatch: Array<{ readonly write: () => void; readonly afterCommit: () => void }> = []
   #gossipTickAtMs: number | undefined
   readonly #partitions: PartitionView
-  // The placement last applied to replication (the runtime's `#applied`) and the one before it
-  // (the driver's `#previousPlacement`: where a partition still streaming in comes from).
+  // The placement last applied to replication (the runtime's `#applied`).
   #applied: Placement | undefined
-  #previousPlacement: Placement | undefined
   #storeWasEmpty = true
   #rejoinedAfterRemoval = false
   readonly #handOffSinceMs = new Map<number, number>()
@@ -268,7 +274,6 @@ export class SimNode {
     this.ownership = mine?.state === 'member' ? persisted : joinOwnership(persisted, this.name)
     this.#storeWasEmpty = this.engine.stats().keyCount === 0
     this.#applied = undefined
-    this.#previousPlacement = undefined
     this.#handOffSinceMs.clear()
     this.#draining.clear()
     this.#nextDrainCheckMs = 0
@@ -526,7 +531,6 @@ export class SimNode {
 
   /** The driver's `applyPlacement`: anti-entropy partitions, then the rebalance plan. */
   #applyPlacement(next: Placement, previous: Placement | undefined): void {
-    if (previous !== undefined) this.#previousPlacement = previous
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
       const replicas = next.preferenceList(partition)
@@ -570,11 +574,6 @@ export class SimNode {
       if (state === 'pending' || state === 'receiving') count += 1
     }
     return count
-  }
-
-  #isStreamingIn(partition: number): boolean {
-    const state = this.rebalance.stateOf(partition)
-    return state === 'pending' || state === 'receiving'
   }
 
   // ---- rebalancing (the driver's #runRebalance and friends) ----
@@ -1017,50 +1016,65 @@ export class SimNode {
   }
 
   /**
-   * The driver's `#handleGet`: while this node still streams the key's partition in, it also
-   * asks one previous replica and answers with the newer record.
+   * The driver's `#handleGet`, by the same rule (`routeGet`): the local record when this node
+   * holds the key's partition, a failure when it does not, and while it still streams the
+   * partition in, the newest of its own record and those of a read quorum of the old replicas
+   * (a failure when that quorum does not answer).
    */
   #handleGet(from: string, message: GetMessage, respond: Responder): void {
-    const local = handleGet({ store: this.engine, from, message }).message
-    const previous = this.#previousPlacement
     const placement = this.#applied
-    if (
-      placement === undefined ||
-      previous === undefined ||
-      local.type !== 'get-reply' ||
-      message.requestId >= FORWARDED_ID_BASE
-    ) {
-      respond.reply(local)
+    const partition = placement?.partitionOf(message.key)
+    const route = routeGet({
+      self: this.name,
+      forwarded: message.requestId >= FORWARDED_ID_BASE,
+      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
+      handoff: partition === undefined ? undefined : this.rebalance.stateOf(partition),
+      readQuorum: partition === undefined ? undefined : this.rebalance.readQuorumOf(partition),
+    })
+    if (route.kind === 'refuse') {
+      respond.fail(route.reason)
       return
     }
-    const partition = placement.partitionOf(message.key)
-    const source = this.#isStreamingIn(partition)
-      ? previous
-          .preferenceList(partition)
-          .find((node) => node !== this.name && node !== from && this.isReachable(node))
-      : undefined
-    if (source === undefined) {
-      respond.reply(local)
+    if (route.kind === 'local') {
+      respond.reply(handleGet({ store: this.engine, from, message }).message)
       return
     }
     const forwarded: GetMessage = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
-    this.#world.call(
-      this,
-      source,
-      forwarded,
-      Math.max(1, this.#world.options.requestTimeoutMs / 4),
-      {
-        onReply: (reply) => {
-          if (reply?.type !== 'get-reply') {
-            respond.reply(local)
-            return
-          }
-          const theirs = this.#isSkewed(reply.record) ? undefined : reply.record
-          respond.reply({ ...local, record: newer(local.record, theirs) })
+    const targets = route.sources.filter((node) => this.isReachable(node))
+    const records: Array<StoredRecord | undefined> = []
+    let failed = 0
+    let isAnswered = false
+    const fail = () => {
+      failed += 1
+      if (isAnswered || targets.length - failed >= route.needed) return
+      isAnswered = true
+      respond.fail('no read quorum of the previous replicas')
+    }
+    if (targets.length < route.needed) {
+      respond.fail('no read quorum of the previous replicas')
+      return
+    }
+    for (const source of targets) {
+      this.#world.call(
+        this,
+        source,
+        forwarded,
+        Math.max(1, this.#world.options.requestTimeoutMs / 4),
+        {
+          onReply: (reply) => {
+            if (reply?.type !== 'get-reply') return fail()
+            records.push(this.#isSkewed(reply.record) ? undefined : reply.record)
+            if (isAnswered || records.length < route.needed) return
+            isAnswered = true
+            // Our own record read now, after the wait: pages streamed in meanwhile count.
+            let record = this.engine.getRecord(message.key)
+            for (const other of records) record = newer(record, other)
+            respond.reply({ type: 'get-reply', requestId: message.requestId, record })
+          },
+          onFailure: () => fail(),
         },
-        onFailure: () => respond.reply(local),
-      },
-    )
+      )
+    }
   }
 
   #handlePut(from: string, message: PutMessage, respond: Responder): void {
@@ -1116,6 +1130,7 @@ export class SimNode {
       const core = pending.core as ReadCoordinator
       this.#applyRead(pending, core, core.tick(nowMs))
     }
+    this.#retargetHints()
     for (const out of this.hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.aae.tick(nowMs, this.isReachable).send)
     this.#runRebalance(this.rebalance.tick(nowMs, this.isReachable))
@@ -1123,6 +1138,27 @@ export class SimNode {
       this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
       this.#drainStuckHandOffs(nowMs)
     }
+  }
+
+  // The driver's #retargetHints: hints held for a node that left the ownership set go to the
+  // keys' current replicas (a copy for this node into its own store), under the applied
+  // placement only; the local copies are committed before the old hints are removed.
+  #retargetHints(): void {
+    const placement = this.#applied
+    if (placement === undefined) return
+    const owners = new Set(placement.owners)
+    if (this.hints.heldFor().every((node) => owners.has(node))) return
+    const step = this.hints.retarget({
+      self: this.name,
+      isOwner: (node) => owners.has(node),
+      replicasOf: (key) => placement.preferenceList(placement.partitionOf(key)),
+    })
+    this.stats.hintsRetargeted += step.retargeted
+    this.stats.hintsDropped += step.dropped
+    if (step.retargeted > 0) {
+      this.#world.log(`${this.name} re-targets ${step.retargeted} hint(s) of departed nodes`)
+    }
+    this.#persist(step.local, () => this.#persistHints(step.writes, () => {}))
   }
 
   #sendHint(out: Outgoing): void {

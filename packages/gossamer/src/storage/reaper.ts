@@ -1,7 +1,6 @@
 /**
  * The reaper: a small driver that keeps the store from filling with the dead. On a timer it
- * calls `Engine.purge` to remove records whose TTL has passed and tombstones older than the
- * grace period, one bounded batch per run so a large backlog never blocks the event loop for
+ * calls `Engine.purge` to remove tombstones and expired records older than the grace period, one bounded batch per run so a large backlog never blocks the event loop for
  * long (the next run follows after `intervalMs`, or immediately-ish when the last batch was full).
  *
  * Tombstone grace (architecture §4: "purged after a grace period longer than any repair
@@ -10,6 +9,14 @@
  * resurrected. The default is 7 days, generous against the repair schedule and long enough to
  * cover a replica that is down over a weekend; lower it only together with the node reclaim
  * time and the anti-entropy period.
+ *
+ * Expired records get the same grace, counted from their expiry: an expired record is a delete
+ * that happened at `expiresAtMs`, and it must keep shadowing older versions of its key on other
+ * replicas (one that missed the TTL put still holds the value it replaced) until anti-entropy
+ * and read repair have carried it there — exactly as a tombstone does. Purged at expiry, the
+ * older value became the newest record anywhere and came back to life. Anti-entropy's trees use
+ * the same horizon (`replication/hash-tree.ts` `treeEntry`), so a record leaves the trees when
+ * it becomes purgeable here. Reads never return an expired record meanwhile (`isLive`).
  *
  * This is a driver: it owns a real timer. The clock stays injected (`nowMs`) so tests call
  * `runOnce()` with a fake clock instead of sleeping.
@@ -28,9 +35,12 @@ const REAPER_BACKLOG_PAUSE_MS = 10
 /** Options for {@link Reaper}. */
 export interface ReaperOptions {
   readonly engine: Engine
-  /** Unix-ms clock: expiry is judged against it, and tombstones older than grace are purged. */
+  /** Unix-ms clock: tombstones and records expired longer ago than the grace are purged. */
   readonly nowMs: () => number
-  /** How long a tombstone is kept after its version's time. @default 7 days */
+  /**
+   * How long a tombstone is kept after its version's time, and an expired record after its
+   * expiry. @default 7 days
+   */
   readonly tombstoneGraceMs?: number
   /** Pause between runs in ms. @default 60_000 */
   readonly intervalMs?: number
@@ -87,10 +97,11 @@ export class Reaper {
 
   /** Purges one bounded batch now; resolves to the number of records removed. */
   async runOnce(): Promise<number> {
-    const nowMs = this.#nowMs()
+    const horizonMs = this.#nowMs() - this.tombstoneGraceMs
     const removedCount = await this.#engine.purge({
-      tombstoneBeforeMs: nowMs - this.tombstoneGraceMs,
-      nowMs,
+      tombstoneBeforeMs: horizonMs,
+      // "Expired at the horizon": expired longer than the grace period ago (file header).
+      nowMs: horizonMs,
       limit: this.batchLimit,
     })
     this.#removedCountTotal += removedCount

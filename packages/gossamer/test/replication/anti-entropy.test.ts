@@ -13,6 +13,8 @@ import type { Outgoing } from '../../src/replication/messages.ts'
 import { partitionOf } from '../../src/ring/partitioner.ts'
 import type { StoredRecord } from '../../src/storage/engine.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
+import { Reaper } from '../../src/storage/reaper.ts'
+import { isLive } from '../../src/storage/record-rules.ts'
 import { applyPersist, dumpEngine } from './harness.ts'
 
 const PARTITIONS = 4
@@ -160,11 +162,16 @@ describe('replication/hash-tree', () => {
     assert.deepEqual(differing, [bucketOf('k7', DEFAULT_TREE_SHAPE)])
   })
 
-  it('leaves out tombstones past the grace period and expired records', () => {
+  it('leaves out tombstones past the grace period and records expired before it', () => {
     const engine = new MemoryEngine()
     engine.writeSync({ key: 'old-tomb', record: rec(NOW - 2 * DAY, null) })
     engine.writeSync({ key: 'new-tomb', record: rec(NOW - 1000, null) })
+    // Expired just now: still shadows older values elsewhere, so it stays in the tree.
     engine.writeSync({ key: 'expired', record: { ...rec(NOW - 10, 'v'), expiresAtMs: NOW - 1 } })
+    engine.writeSync({
+      key: 'long-expired',
+      record: { ...rec(NOW - 3 * DAY, 'v'), expiresAtMs: NOW - DAY },
+    })
     engine.writeSync({ key: 'live', record: rec(NOW - 10, 'v') })
     const keys = [0, 1, 2, 3].flatMap((partition) =>
       scanPartitionEntries({
@@ -175,7 +182,7 @@ describe('replication/hash-tree', () => {
         tombstoneGraceMs: DAY,
       }).map((e) => e.key),
     )
-    assert.deepEqual(keys.sort(), ['live', 'new-tomb'])
+    assert.deepEqual(keys.sort(), ['expired', 'live', 'new-tomb'])
   })
 })
 
@@ -256,6 +263,38 @@ describe('replication/anti-entropy', () => {
       null,
       'the tombstone replaces the older value',
     )
+  })
+
+  it('an expired record keeps shadowing an older value on a replica that missed the TTL put (with the reaper)', async () => {
+    // Replica B missed a TTL put that replaced 'old' on A. After the expiry, A's reaper runs and
+    // anti-entropy exchanges: 'old' must not come back — the expired record is a delete.
+    const a = new MemoryEngine()
+    const b = new MemoryEngine()
+    a.writeSync({ key: 'k', record: rec(NOW - 10 * 60_000, 'old') })
+    b.writeSync({ key: 'k', record: rec(NOW - 10 * 60_000, 'old') })
+    a.writeSync({
+      key: 'k',
+      record: { ...rec(NOW - 5 * 60_000, 'ttl'), expiresAtMs: NOW - 60_000 },
+    })
+    const reaper = new Reaper({ engine: a, nowMs: () => NOW, tombstoneGraceMs: DAY })
+    assert.equal(await reaper.runOnce(), 0, 'the expired record is kept within the grace')
+    for (const initiatorIsA of [true, false]) {
+      const [initiator, peer] = initiatorIsA
+        ? [side('A', a, { tombstoneGraceMs: DAY }), side('B', b, { tombstoneGraceMs: DAY })]
+        : [side('B', b, { tombstoneGraceMs: DAY }), side('A', a, { tombstoneGraceMs: DAY })]
+      runRound({ initiator, peer, nowMs: NOW })
+    }
+    for (const engine of [a, b]) {
+      const record = engine.getRecord('k')
+      assert.equal(record?.version.wallMs, NOW - 5 * 60_000, 'the expired record wins')
+      assert.equal(isLive(record, NOW), false, 'and reads as absent')
+    }
+    // Past the grace period both replicas purge it, and nothing older is left to come back.
+    const later = NOW + 2 * DAY
+    for (const engine of [a, b]) {
+      await new Reaper({ engine, nowMs: () => later, tombstoneGraceMs: DAY }).runOnce()
+      assert.equal(engine.getRecord('k'), undefined)
+    }
   })
 
   it('answers a second round with equal roots only (in sync)', () => {

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { Outgoing } from '../../src/replication/messages.ts'
-import { answerHandoffRequest, planRebalance, Rebalance } from '../../src/replication/rebalance.ts'
+import {
+  answerHandoffRequest,
+  planRebalance,
+  Rebalance,
+  readQuorumSize,
+} from '../../src/replication/rebalance.ts'
 import { computePlacement } from '../../src/ring/partitioner.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
 import { applyPersist, dumpEngine } from './harness.ts'
@@ -66,18 +71,28 @@ describe('replication/rebalance: planning', () => {
 })
 
 describe('replication/rebalance: streaming', () => {
-  it('streams a partition in batches to the new owner, then the old owner drops it', () => {
-    const source = new MemoryEngine()
+  it('streams a partition in batches from a read quorum of the old owners, then the old owner drops it', () => {
+    // Three old replicas, one unreachable: the receiver needs full passes from two of them. The
+    // two reachable ones hold different writes (each missed some), as after a write acknowledged
+    // by a quorum that did not include one of them: the receiver ends up with the newest of both.
+    const sources = new Map([
+      ['old', new MemoryEngine()],
+      ['old2', new MemoryEngine()],
+    ])
     const target = new MemoryEngine()
     const partitionOf = (key: string) => Number(key.split('-')[1]) % 4
     for (let i = 0; i < 200; i++) {
-      source.writeSync({
-        key: `key-${i}`,
-        record: {
-          version: { wallMs: 1000 + i, logical: 0, nodeId: 's' },
-          value: i % 9 === 0 ? null : new Uint8Array([i]),
-        },
-      })
+      const record = {
+        version: { wallMs: 1000 + i, logical: 0, nodeId: 's' },
+        value: i % 9 === 0 ? null : new Uint8Array([i]),
+      }
+      if (i % 5 !== 1) sources.get('old')!.writeSync({ key: `key-${i}`, record })
+      if (i % 5 !== 2) sources.get('old2')!.writeSync({ key: `key-${i}`, record })
+      if (i % 5 === 3) {
+        // An older version on 'old2' only: the newer one from 'old' must win.
+        const older = { ...record, version: { ...record.version, wallMs: 500 } }
+        sources.get('old2')!.writeSync({ key: `key-${i}`, record: older })
+      }
     }
     const receiver = new Rebalance({
       self: 'new',
@@ -85,35 +100,45 @@ describe('replication/rebalance: streaming', () => {
     })
     const holder = new Rebalance({ self: 'old' })
     const thePlan = {
-      moves: [{ partition: 2, to: 'new', sources: ['gone', 'old'] }],
+      moves: [{ partition: 2, to: 'new', sources: ['gone', 'old', 'old2'] }],
       drops: [{ partition: 2, node: 'old', awaiting: ['new'] }],
     }
     assert.deepEqual(receiver.applyPlan(thePlan).drop, [])
     assert.deepEqual(holder.applyPlan(thePlan).drop, [])
     assert.equal(receiver.isReady, false)
+    assert.deepEqual(receiver.readQuorumOf(2), { sources: ['gone', 'old', 'old2'], needed: 2 })
     const queue: Outgoing[] = [...receiver.tick(0, (node) => node !== 'gone').send]
     assert.equal(queue[0]?.to, 'old', 'an unreachable source is skipped')
     const dropped: number[] = []
+    const asked = new Set<string>()
     let batches = 0
     for (let guard = 0; queue.length > 0 && guard < 1_000; guard++) {
       const out = queue.shift()!
       if (out.message.type === 'handoff-request') {
+        asked.add(out.to)
         const batch = answerHandoffRequest({
-          store: source,
+          store: sources.get(out.to)!,
           request: out.message,
           partitionOf,
           nowMs: 0,
         })
         batches += 1
-        const step = receiver.onBatch('old', batch!, 0)
+        const step = receiver.onBatch(out.to, batch!, 0)
+        assert.equal(dropped.length, 0, 'nothing is dropped before the last pass')
         for (const persist of step.persist) queue.push(...applyPersist(target, persist))
       } else if (out.message.type === 'handoff-done') {
         dropped.push(...holder.onHandoffDone('new', out.message).drop)
       }
     }
-    const expected = [...dumpEngine(source)].filter(([key]) => partitionOf(key) === 2)
+    assert.deepEqual([...asked].sort(), ['old', 'old2'])
+    const merged = new MemoryEngine()
+    for (const engine of sources.values()) {
+      for (const [key, record] of dumpEngine(engine)) merged.writeSync({ key, record })
+    }
+    const expected = [...dumpEngine(merged)].filter(([key]) => partitionOf(key) === 2)
     assert.deepEqual([...dumpEngine(target)], expected)
-    assert.ok(batches >= expected.length / 7)
+    assert.ok(batches >= (2 * expected.length * 0.75) / 7, 'two full passes')
+    assert.equal(receiver.readQuorumOf(2), undefined, 'no longer streaming')
     assert.equal(receiver.isReady, true)
     assert.equal(receiver.stateOf(2), 'received')
     assert.deepEqual(dropped, [2])
@@ -151,14 +176,74 @@ describe('replication/rebalance: streaming', () => {
     for (const partition of partitions) assert.equal(receiver.stateOf(partition), 'received')
   })
 
-  it('switches to the next source when one stays silent, resuming from the cursor', () => {
+  it('switches to the next source when one stays silent; the pass starts over there', () => {
     const receiver = new Rebalance({ self: 'new', config: { requestTimeoutMs: 100 } })
     receiver.applyPlan({ moves: [{ partition: 0, to: 'new', sources: ['s1', 's2'] }], drops: [] })
     const first = receiver.tick(0, () => true).send
     assert.equal(first[0]?.to, 's1')
+    const firstId = first[0]?.message.type === 'handoff-request' ? first[0].message.transferId : 0
+    // One page from s1, then silence.
+    const page = receiver.onBatch(
+      's1',
+      { type: 'handoff-batch', transferId: firstId, partition: 0, entries: [], cursor: 'k5' },
+      10,
+    )
+    const next = page.persist[0]?.thenSend[0]?.message
+    assert.equal(next?.type === 'handoff-request' ? next.after : undefined, 'k5')
     assert.deepEqual(receiver.tick(50, () => true).send, [])
-    const second = receiver.tick(100, () => true).send
+    const second = receiver.tick(110, () => true).send
     assert.equal(second[0]?.to, 's2')
+    const request = second[0]?.message
+    assert.equal(request?.type, 'handoff-request')
+    assert.equal(request?.type === 'handoff-request' ? request.after : 'x', undefined)
+  })
+
+  it('a pass from one old replica is not enough: the receiver reports done after a quorum of them', () => {
+    const receiver = new Rebalance({ self: 'd' })
+    receiver.applyPlan({
+      moves: [{ partition: 0, to: 'd', sources: ['a', 'b', 'c'] }],
+      drops: [{ partition: 0, node: 'c', awaiting: ['d'] }],
+    })
+    const first = receiver.tick(0, () => true).send[0]!
+    assert.equal(first.to, 'a')
+    const id = (out: Outgoing) =>
+      out.message.type === 'handoff-request' ? out.message.transferId : 0
+    const end = (out: Outgoing) =>
+      receiver.onBatch(
+        out.to,
+        {
+          type: 'handoff-batch',
+          transferId: id(out),
+          partition: 0,
+          entries: [],
+          cursor: undefined,
+        },
+        0,
+      )
+    const afterFirst = end(first)
+    assert.equal(receiver.stateOf(0), 'receiving')
+    assert.deepEqual(receiver.readQuorumOf(0), { sources: ['a', 'b', 'c'], needed: 2 })
+    const second = afterFirst.persist[0]!.thenSend
+    assert.equal(second.length, 1)
+    assert.equal(second[0]!.to, 'b', 'the next pass comes from another old replica')
+    assert.equal(second[0]!.message.type, 'handoff-request')
+    // A late duplicate end-of-stream from 'a' does not count twice.
+    assert.deepEqual(end(first).persist, [])
+    const afterSecond = end(second[0]!)
+    assert.equal(receiver.stateOf(0), 'received')
+    assert.deepEqual(
+      afterSecond.persist[0]!.thenSend.map((out) => [out.to, out.message.type]),
+      [['c', 'handoff-done']],
+    )
+  })
+
+  it('the read quorum of the old replicas', () => {
+    assert.equal(readQuorumSize(['a', 'b', 'c'], 'd'), 2)
+    assert.equal(readQuorumSize(['a', 'b', 'c', 'e', 'f'], 'd'), 3)
+    assert.equal(readQuorumSize(['a'], 'd'), 1)
+    assert.equal(readQuorumSize(['a', 'b'], 'd'), 2)
+    assert.equal(readQuorumSize(['a', 'b', 'd'], 'd'), 1, 'its own copy counts')
+    assert.equal(readQuorumSize(['d'], 'd'), 0)
   })
 
   it('a partition received under one plan and handed off under the next reports handing-off (sim seed 21)', () => {
@@ -172,12 +257,17 @@ describe('replication/rebalance: streaming', () => {
     const request = d
       .tick(0, () => true)
       .send.find((o) => o.message.type === 'handoff-request' && o.message.partition === p)!
-    const transferId = request.message.type === 'handoff-request' ? request.message.transferId : 0
-    d.onBatch(
-      request.to,
-      { type: 'handoff-batch', transferId, partition: p, entries: [], cursor: undefined },
-      0,
-    )
+    // Empty passes from a read quorum of the old replicas.
+    let next: Outgoing | undefined = request
+    for (let pass = 0; next !== undefined && pass < 3; pass++) {
+      const transferId = next.message.type === 'handoff-request' ? next.message.transferId : 0
+      const step = d.onBatch(
+        next.to,
+        { type: 'handoff-batch', transferId, partition: p, entries: [], cursor: undefined },
+        0,
+      )
+      next = step.persist[0]?.thenSend.find((o) => o.message.type === 'handoff-request')
+    }
     assert.equal(d.stateOf(p), 'received')
     const left = plan(['a', 'b', 'c', 'd'], ['a', 'b', 'c'])
     const step = d.applyPlan(left.plan, { newReplicas: (q) => left.next.preferenceList(q) })

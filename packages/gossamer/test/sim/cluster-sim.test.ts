@@ -187,7 +187,17 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
   // 37 — a replica replied 'applied' to an If-None-Match put that its engine then refused
   //     (an older write had committed in between): an acknowledged put stored nowhere
   //     (replica.ts putReplyAfterWrite).
-  for (const seed of ['8', '21', '37']) {
+  // 80 — a join: the new replica streamed the partition from ONE old replica, which had missed
+  //     a write acknowledged by the two others; once it reported the hand-off done one of those
+  //     dropped its copy, and a read quorum {new replica, the old one that missed it} answered
+  //     stale. Receivers now stream from a read quorum of the old replicas, and while still
+  //     streaming answer gets with the newest of their copy and a read quorum of the old
+  //     replicas' (rebalance.ts, replica.ts routeGet; test/replication/rebalance.test.ts);
+  // 61 — a leave (a TTL put was only the victim, not the cause): a node that had not yet applied
+  //     the placement that made it a replica answered 'no record' to a get, and with a replica
+  //     that had missed the write formed a read quorum (replica.ts routeGet: a node that does
+  //     not hold a partition refuses gets for it; test/replication/replica-get-route.test.ts).
+  for (const seed of ['8', '21', '37', '80', '61']) {
     it(`regression seed ${seed} passes`, () => {
       cleanRun(seed, {})
     })
@@ -209,16 +219,4 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
       assert.ok(result.ok, `${explain(result)} --swarm`)
     })
   }
-
-  // Open findings: these seeds fail today; each is a production issue reported, not yet fixed.
-  it('a quorum read right after a join can miss a write acknowledged under the old placement (seed 80)', {
-    todo: 'new read quorum {streaming replica, old replica} need not intersect the old write quorum; the streaming replica forwards to one previous replica only, never the coordinator',
-  }, () => {
-    cleanRun('80', {})
-  })
-  it('after a TTL put expires, an older value can come back (seed 61)', {
-    todo: 'under investigation: anti-entropy leaves expired records out of its trees',
-  }, () => {
-    cleanRun('61', {})
-  })
 })

@@ -52,7 +52,9 @@ describe('storage: Reaper', () => {
 
   it('purges expired records in bounded batches until none are left', async () => {
     const engine = new MemoryEngine()
-    const reaper = new Reaper({ engine, nowMs: () => 5_000, batchLimit: 4 })
+    // Expired records are kept for the grace period after their expiry (next test).
+    const nowMs = 5_000 + TOMBSTONE_GRACE_MS_DEFAULT
+    const reaper = new Reaper({ engine, nowMs: () => nowMs, batchLimit: 4 })
     await seed(engine, 10, (i) => ({ wallMs: 1_000, expiresAtMs: i < 9 ? 5_000 : 5_001 }))
     const removedPerRun: number[] = []
     for (let run = 0; run < 10; run++) {
@@ -65,6 +67,29 @@ describe('storage: Reaper', () => {
       engine.scan({ limit: 10, nowMs: 0, includeDead: true }).entries.map((e) => e.key),
       ['k9'],
     )
+  })
+
+  it('keeps an expired record for the grace period after its expiry, as a tombstone', async () => {
+    // An expired record is a delete at its expiry time: it must go on shadowing older versions
+    // of its key on replicas that missed the TTL put until repair has reached them. Purged at
+    // expiry, the older value elsewhere became the newest record and came back.
+    const engine = new MemoryEngine()
+    const expiresAtMs = 10 * HOUR_MS
+    let nowMs = expiresAtMs
+    const reaper = new Reaper({
+      engine,
+      nowMs: () => nowMs,
+      tombstoneGraceMs: HOUR_MS,
+      batchLimit: 100,
+    })
+    await seed(engine, 1, () => ({ wallMs: 9 * HOUR_MS, expiresAtMs }))
+    assert.equal(await reaper.runOnce(), 0, 'expired at the clock: kept')
+    nowMs = expiresAtMs + HOUR_MS - 1
+    assert.equal(await reaper.runOnce(), 0, 'expired less than the grace period ago: kept')
+    assert.ok(engine.getRecord('k0') !== undefined)
+    nowMs = expiresAtMs + HOUR_MS
+    assert.equal(await reaper.runOnce(), 1, 'expired the grace period ago: purged')
+    assert.equal(engine.getRecord('k0'), undefined)
   })
 
   it('uses a 7-day tombstone grace period by default', () => {

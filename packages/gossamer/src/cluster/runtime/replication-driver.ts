@@ -53,6 +53,7 @@ import {
   handleHintDeliver,
   handlePut,
   putReplyAfterWrite,
+  routeGet,
 } from '../../replication/replica.ts'
 import type { Placement } from '../../ring/partitioner.ts'
 import type {
@@ -121,6 +122,10 @@ export interface ReplicationStats {
   readRepairs: number
   hintsStored: number
   hintsDelivered: number
+  /** Hints moved off a replica that left the ownership set to the key's current replicas. */
+  hintsRetargeted: number
+  /** Re-targeted hint copies a full queue refused (dropped; anti-entropy covers them). */
+  hintsDropped: number
   rpcErrors: number
   skewRefusals: number
   /** Records received by rebalancing (pages persisted by this node as a receiver). */
@@ -186,6 +191,8 @@ export class ReplicationDriver {
     readRepairs: 0,
     hintsStored: 0,
     hintsDelivered: 0,
+    hintsRetargeted: 0,
+    hintsDropped: 0,
     rpcErrors: 0,
     skewRefusals: 0,
     handoffRecords: 0,
@@ -196,8 +203,6 @@ export class ReplicationDriver {
   #nextRequestId = 1
   #timer: ReturnType<typeof setInterval> | undefined
   #placement: Placement | undefined
-  // The placement before the last change: where a partition still streaming in comes from.
-  #previousPlacement: Placement | undefined
   readonly #handOffSinceMs = new Map<number, number>()
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
@@ -322,7 +327,6 @@ export class ReplicationDriver {
    */
   applyPlacement(next: Placement, previous: Placement | undefined): void {
     this.#placement = next
-    if (previous !== undefined) this.#previousPlacement = previous
     const self = this.#c.self
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
@@ -710,47 +714,74 @@ export class ReplicationDriver {
   // ---- replica side ----
 
   /**
-   * A `get`. While this node is still streaming the key's partition in (it just became a
-   * replica), its own copy may be missing, so it also asks the partition's previous replicas
-   * and answers with the newest record: readers never see a gap during a rebalance.
+   * A `get`, answered as `routeGet` decides: the local record when this node holds the key's
+   * partition; a failure when it does not (not joined yet, not a replica, dropped); and while it
+   * is still streaming the partition in (it just became a replica, its own copy may miss a write
+   * acknowledged under the old placement), the newest of its own record and the records of a
+   * read quorum of the partition's old replicas (they keep their copies until this node reports
+   * the hand-off done), or a failure when that quorum does not answer in time.
    */
   async #handleGet(
     from: string,
     message: Extract<ReplicationMessage, { type: 'get' }>,
   ): Promise<ReplicationMessage> {
-    const local = handleGet({ store: this.#c.engine, from, message }).message
     const placement = this.#placement
-    const previous = this.#previousPlacement
-    if (
-      placement === undefined ||
-      previous === undefined ||
-      local.type !== 'get-reply' ||
-      message.requestId >= FORWARDED_ID_BASE // already forwarded once: never chain
-    ) {
-      return local
+    const partition = placement?.partitionOf(message.key)
+    const route = routeGet({
+      self: this.#c.self,
+      forwarded: message.requestId >= FORWARDED_ID_BASE,
+      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
+      handoff: partition === undefined ? undefined : this.#rebalance.stateOf(partition),
+      readQuorum: partition === undefined ? undefined : this.#rebalance.readQuorumOf(partition),
+    })
+    if (route.kind === 'refuse') {
+      throw new Error(`get ${message.key} refused: ${route.reason}`)
     }
-    const partition = placement.partitionOf(message.key)
-    const state = this.#rebalance.stateOf(partition)
-    if (state !== 'pending' && state !== 'receiving') return local
-    const sources = previous
-      .preferenceList(partition)
-      .filter((node) => node !== this.#c.self && node !== from && this.#c.isReachable(node))
-    // One source only, and a short timeout: the coordinator's own call must not time out.
-    for (const source of sources.slice(0, 1)) {
-      try {
-        const forwarded = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
-        const reply = await this.#c.transport.request(source, forwarded, {
-          timeoutMs: Math.max(1, this.#s.requestTimeoutMs / 4),
-        })
-        if (reply?.type !== 'get-reply') continue
-        const theirs = this.#isSkewed(reply.record) ? undefined : reply.record
-        const record = newer(local.record, theirs)
-        return { type: 'get-reply', requestId: message.requestId, record }
-      } catch {
-        // Try the next previous replica.
+    if (route.kind === 'local') return handleGet({ store: this.#c.engine, from, message }).message
+    const theirs = await this.#readQuorumOf(message, route.sources, route.needed)
+    if (theirs === undefined) {
+      throw new Error(`get ${message.key}: no read quorum of the previous replicas`)
+    }
+    // Our own record read now, after the wait: pages streamed in meanwhile count.
+    let record = this.#c.engine.getRecord(message.key)
+    for (const other of theirs) record = newer(record, other)
+    return { type: 'get-reply', requestId: message.requestId, record }
+  }
+
+  /**
+   * Forwards `message` to every reachable node of `sources` at once; resolves with the records
+   * of the first `needed` answers, or undefined as soon as that many can no longer answer.
+   * The calls get a quarter of the request timeout, so the coordinator's own call (half of it)
+   * does not time out first.
+   */
+  #readQuorumOf(
+    message: Extract<ReplicationMessage, { type: 'get' }>,
+    sources: readonly string[],
+    needed: number,
+  ): Promise<Array<StoredRecord | undefined> | undefined> {
+    const forwarded = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
+    const targets = sources.filter((node) => this.#c.isReachable(node))
+    if (targets.length < needed) return Promise.resolve(undefined)
+    return new Promise((resolve) => {
+      const records: Array<StoredRecord | undefined> = []
+      let failed = 0
+      const fail = () => {
+        failed += 1
+        if (targets.length - failed === needed - 1) resolve(undefined)
       }
-    }
-    return local
+      for (const source of targets) {
+        this.#c.transport
+          .request(source, forwarded, { timeoutMs: Math.max(1, this.#s.requestTimeoutMs / 4) })
+          .then(
+            (reply) => {
+              if (reply?.type !== 'get-reply') return fail()
+              records.push(this.#isSkewed(reply.record) ? undefined : reply.record)
+              if (records.length === needed) resolve(records)
+            },
+            () => fail(),
+          )
+      }
+    })
   }
 
   async #handlePut(
@@ -885,6 +916,7 @@ export class ReplicationDriver {
       const coordinator = pending.coordinator as ReadCoordinator
       this.#applyRead(pending, coordinator, coordinator.tick(nowMs))
     }
+    this.#retargetHints()
     for (const out of this.#hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.#aae.tick(nowMs, this.#c.isReachable).send)
     this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
@@ -959,6 +991,29 @@ export class ReplicationDriver {
       if (page.cursor === undefined) return true
       after = page.cursor
     }
+  }
+
+  // Hints held for a node that left the ownership set (left, or removed) would never be
+  // delivered: they go to the keys' current replicas instead, a copy for this node into its
+  // own store (`HintedHandoff.retarget`). Only under an applied placement: before this node
+  // joined, its placement may be partial and would make every other owner look departed.
+  #retargetHints(): void {
+    const placement = this.#placement
+    if (placement === undefined) return
+    const owners = new Set(placement.owners)
+    if (this.#hints.heldFor().every((node) => owners.has(node))) return
+    const step = this.#hints.retarget({
+      self: this.#c.self,
+      isOwner: (node) => owners.has(node),
+      replicasOf: (key) => placement.preferenceList(placement.partitionOf(key)),
+    })
+    this.stats.hintsRetargeted += step.retargeted
+    this.stats.hintsDropped += step.dropped
+    if (step.writes.length === 0 && step.local.length === 0) return
+    // The local copies are durable before the old hints are removed from the store.
+    this.#persist(step.local)
+      .then(() => this.#c.hintStore.apply(step.writes))
+      .catch((error: unknown) => this.#c.logger.warn({ err: error }, 'hint re-targeting failed'))
   }
 
   #sendHint(out: Outgoing): void {
