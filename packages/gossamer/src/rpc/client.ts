@@ -137,6 +137,9 @@ export class RpcClient {
   readonly #closingSockets = new Set<Promise<void>>()
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   #consecutiveFailures = 0
+  #lastFailureAtMs = 0
+  // Evidence that the peer cannot be reached (see `unreachable`).
+  #hasPeerFailed = false
   #nextRequestId = 1
   #isClosed = false
 
@@ -147,6 +150,17 @@ export class RpcClient {
   /** True while a connection is established. */
   get connected(): boolean {
     return this.#isConnected
+  }
+
+  /**
+   * True when not connected because of the peer or the network: a dial failed, the peer closed
+   * the connection, or a call timed out waiting for a connection — since the last successful
+   * connect. False while connected, and after this client dropped a connection itself (a silent
+   * connection or `resetConnection()`: the next call dials at once, and only its outcome says
+   * whether the peer is reachable).
+   */
+  get unreachable(): boolean {
+    return !this.#isConnected && this.#hasPeerFailed
   }
 
   /** Calls pending (sent or waiting). */
@@ -216,6 +230,7 @@ export class RpcClient {
   resetConnection(): void {
     if (this.#isClosed) return
     this.#consecutiveFailures = 0
+    this.#hasPeerFailed = false
     clearTimeout(this.#reconnectTimer)
     this.#reconnectTimer = undefined
     if (this.#isConnected) this.#lose('connection reset')
@@ -248,6 +263,7 @@ export class RpcClient {
     // Measured before the call is settled (settling the last owed call ends the window). Only a
     // timeout of a call sent on the current connection says something about it; #owedSinceMs
     // is then set (when this call was sent, or by data arriving since).
+    if (!call.sent) this.#hasPeerFailed = true // it waited for a connection that did not come
     const isCurrent = call.sent && call.socket === this.#socket && this.#isConnected
     const silentForMs = isCurrent ? performance.now() - (this.#owedSinceMs ?? 0) : 0
     this.#fail(requestId, new RpcError(RPC_ERROR_CODES.timeout, `no reply within ${timeoutMs} ms`))
@@ -268,6 +284,7 @@ export class RpcClient {
    */
   #drop(reason: string): void {
     this.#lose(reason)
+    this.#hasPeerFailed = false
     this.#detach()
     if (this.#unsent.length > 0) this.#ensureConnecting()
   }
@@ -324,12 +341,17 @@ export class RpcClient {
 
   #ensureConnecting(): void {
     if (this.#isClosed || this.#socket !== undefined || this.#reconnectTimer !== undefined) return
+    const max = this.#options.reconnectDelayMsMax ?? 5000
+    // Backoff protects a peer from a tight dial loop; after a quiet spell longer than the
+    // longest delay (no calls, so no dials: e.g. the peer was dead to membership), dialling
+    // again at once is no such loop, and a delay grown during an old outage would only hold
+    // up the first calls after it.
+    if (performance.now() - this.#lastFailureAtMs > max) this.#consecutiveFailures = 0
     if (this.#consecutiveFailures === 0) {
       this.#connect()
       return
     }
     const min = this.#options.reconnectDelayMsMin ?? 50
-    const max = this.#options.reconnectDelayMsMax ?? 5000
     const base = Math.min(max, min * 2 ** Math.min(this.#consecutiveFailures - 1, 30))
     const delayMs = base / 2 + (Math.random() * base) / 2
     this.#reconnectTimer = setTimeout(() => {
@@ -367,6 +389,7 @@ export class RpcClient {
     this.#inFlight = 0
     this.#owedSinceMs = undefined
     this.#consecutiveFailures = 0
+    this.#hasPeerFailed = false
     this.#metrics.connectionsOpened++
     const ids = this.#unsent
     this.#unsent = []
@@ -420,10 +443,12 @@ export class RpcClient {
     if (this.#socket !== socket) return
     this.#socket = undefined
     this.#writer = undefined
+    this.#hasPeerFailed = true
     if (this.#isConnected) this.#lose('connection lost')
     else {
       this.#metrics.connectFailures++
       this.#consecutiveFailures++
+      this.#lastFailureAtMs = performance.now()
     }
     if (this.#unsent.length > 0) this.#ensureConnecting()
   }

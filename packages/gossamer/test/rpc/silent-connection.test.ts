@@ -14,6 +14,10 @@
 import assert from 'node:assert/strict'
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net'
 import { after, test } from 'node:test'
+import {
+  RpcPeerTransport,
+  replicationServerHandlers,
+} from '../../src/cluster/runtime/rpc-transport.ts'
 import { RpcClient, RpcError, RpcServer } from '../../src/rpc/transport.ts'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -237,5 +241,89 @@ test('resetConnection() fails the sent calls and the next call dials a fresh con
   )
   await rpc.call('ping', {})
   assert.equal(rpc.metrics().connectionsOpened, 2)
+  assert.equal(server.metrics().connectionsAccepted, 2)
+})
+
+/** A port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+test('unreachable: true after a failed dial or a lost connection, false after the client dropped a silent one', async () => {
+  const refused = new RpcClient({ host: '127.0.0.1', port: await closedPort(), callTimeoutMs: 200 })
+  cleanups.push(() => refused.close())
+  await assert.rejects(refused.call('ping', {}))
+  assert.equal(refused.unreachable, true)
+
+  const { proxy, rpc } = await setup()
+  assert.equal(rpc.unreachable, false)
+  await rpc.call('ping', {})
+  proxy.blackHole()
+  await assert.rejects(rpc.call('ping', {}))
+  assert.equal(rpc.metrics().silentResets, 1)
+  assert.equal(rpc.connected, false)
+  assert.equal(rpc.unreachable, false, 'a silent reset is no proof the peer is unreachable')
+  proxy.resume()
+  await rpc.call('ping', {})
+  await proxy.close() // the peer side closes the connection
+  for (let i = 0; i < 10_000 && rpc.connected; i++) await new Promise((r) => setImmediate(r))
+  assert.equal(rpc.unreachable, true)
+})
+
+test('reconnect backoff grown during an outage does not delay the first dial after a quiet spell', async () => {
+  const rpc = new RpcClient({
+    host: '127.0.0.1',
+    port: await closedPort(),
+    callTimeoutMs: 400,
+    reconnectDelayMsMin: 10,
+    reconnectDelayMsMax: 100,
+  })
+  cleanups.push(() => rpc.close())
+  // Refused dials during one call timeout: backoff 10, 20, 40, 80, 100 ms...
+  await assert.rejects(rpc.call('ping', {}))
+  assert.ok(rpc.metrics().connectFailures >= 4, JSON.stringify(rpc.metrics()))
+  // A quiet spell (no calls) longer than the longest delay; a dial the backoff timer had
+  // scheduled may still run in it.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.ok(rpc.metrics().connectFailures >= 4)
+  const before = rpc.metrics().connectAttempts
+  // Without the reset, the failures so far would make this call wait for a backoff timer.
+  const quiet = rpc.call('ping', {}, { timeoutMs: 50 }).catch(() => {})
+  assert.equal(rpc.metrics().connectAttempts, before + 1, 'dialled at once')
+  await quiet
+})
+
+test('peer transport: a silent connection does not mark the peer failing; resetPeer drops the connection and clears failing', async () => {
+  const never = new Promise<never>(() => {})
+  const server = new RpcServer({ handlers: replicationServerHandlers(() => never) })
+  const { port } = await server.listen()
+  cleanups.push(() => server.close())
+  const deadPort = await closedPort()
+  const transport = new RpcPeerTransport({
+    self: 'a',
+    addressOf: (node) => `127.0.0.1:${node === 'b' ? port : deadPort}`,
+    callTimeoutMs: 200,
+  })
+  cleanups.push(() => transport.close())
+  const get = { type: 'get', requestId: 1, key: 'k' } as const
+  // b answers nothing: the call times out on a silent connection, which is dropped; b is
+  // still worth calling (the next request dials a fresh connection at once).
+  await assert.rejects(transport.request('b', get), (e: unknown) => codeOf(e).endsWith('TIMEOUT'))
+  assert.equal(transport.metrics().silentResets, 1)
+  assert.equal(transport.isFailing('b'), false)
+  // c refuses connections: it is skipped for a moment, until resetPeer says it is back.
+  await assert.rejects(transport.request('c', get))
+  assert.equal(transport.isFailing('c'), true)
+  transport.resetPeer('c')
+  assert.equal(transport.isFailing('c'), false)
+  // resetPeer on a live connection fails what was sent on it and the next request redials.
+  const pending = transport.request('b', get, { timeoutMs: 5_000 })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  transport.resetPeer('b')
+  await assert.rejects(pending, (e: unknown) => codeOf(e) === 'GOSSAMER_ERR_RPC_CONNECTION_LOST')
   assert.equal(server.metrics().connectionsAccepted, 2)
 })

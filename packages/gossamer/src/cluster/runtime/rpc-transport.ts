@@ -3,6 +3,13 @@
  * `RpcClient` per peer, found by the RPC address the peer advertises in its memberlist
  * metadata. A peer that restarts on another address gets a fresh client. Requests carry this
  * node's name (the envelope's `from`).
+ *
+ * A connection that goes silent (a call timed out and nothing arrived on it for half a call
+ * timeout — the deadline coordinators give replica calls) is dropped by the client and a fresh
+ * one dialled on the next call (docs/rpc.md, "Silent connections"), so requests across a healed
+ * partition do not wait for TCP's backed-off retransmission timer. `resetPeer` does the same
+ * on demand, for membership to call when it sees a peer alive again after it was suspect or
+ * dead.
  */
 
 import { isIP } from 'node:net'
@@ -66,8 +73,9 @@ export class RpcPeerTransport implements PeerTransport {
       return reply as ReplicationMessage | undefined
     } catch (error) {
       // A peer we cannot even connect to is skipped for a moment (coordinators go straight to
-      // fallbacks) instead of costing every request a call timeout.
-      if (!client.connected) this.#failingUntilMs.set(to, Date.now() + FAILING_FOR_MS)
+      // fallbacks) instead of costing every request a call timeout. A connection the client
+      // dropped itself for silence is not such evidence: the next request dials at once.
+      if (client.unreachable) this.#failingUntilMs.set(to, Date.now() + FAILING_FOR_MS)
       throw error
     }
   }
@@ -96,14 +104,31 @@ export class RpcPeerTransport implements PeerTransport {
     return false
   }
 
+  /**
+   * Drops the connection to `node` (calls sent on it fail) and forgets that it was failing; the
+   * next request dials a fresh connection at once, without reconnect backoff. For when the peer
+   * is known to be reachable again (membership: suspect or dead → alive) while the old
+   * connection may still be stuck in TCP retransmission backoff.
+   */
+  resetPeer(node: string): void {
+    this.#failingUntilMs.delete(node)
+    this.#clients.get(node)?.client.resetConnection()
+  }
+
   /** Client counters summed over every peer. */
-  metrics(): { callsFailed: number; timeouts: number; connectionsLost: number } {
-    const total = { callsFailed: 0, timeouts: 0, connectionsLost: 0 }
+  metrics(): {
+    callsFailed: number
+    timeouts: number
+    connectionsLost: number
+    silentResets: number
+  } {
+    const total = { callsFailed: 0, timeouts: 0, connectionsLost: 0, silentResets: 0 }
     for (const { client } of this.#clients.values()) {
       const m = client.metrics()
       total.callsFailed += m.callsFailed
       total.timeouts += m.timeouts
       total.connectionsLost += m.connectionsLost
+      total.silentResets += m.silentResets
     }
     return total
   }
@@ -129,6 +154,7 @@ export class RpcPeerTransport implements PeerTransport {
       host,
       port,
       callTimeoutMs: this.#options.callTimeoutMs,
+      resetAfterSilenceMs: Math.max(1, this.#options.callTimeoutMs / 2),
       localAddress: sourceAddressFor(this.#options.bindAddress, host),
     })
     this.#clients.set(to, { address, client })
