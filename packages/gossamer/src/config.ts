@@ -37,7 +37,10 @@ export interface NodeConfig {
   readonly maxValueBytes: number
   /** `sync`: fsync before acknowledging a write; `relaxed`: OS page cache. @default 'sync' */
   readonly durability: 'sync' | 'relaxed'
-  /** How long tombstones are kept before they are purged. @default 604800000 (7 days) */
+  /**
+   * How long tombstones, and records whose TTL has passed, are kept before they are purged: they
+   * shadow older versions on other replicas (anti-entropy) until then. @default 604800000 (7 days)
+   */
   readonly tombstoneGraceMs: number
   /** How often the reaper purges old tombstones and expired records. @default 60000 */
   readonly reapIntervalMs: number
