@@ -17,6 +17,17 @@
  * queue refuses new keys, the coordinator then treats the fallback as failed, and anti-entropy
  * repairs what no hint carried. At most `maxInFlightPerReplica` deliveries are outstanding per
  * replica; one that is not acked within `deliveryTimeoutMs` is sent again.
+ *
+ * Departed replicas. A hint's intended replica may leave the ownership set (a graceful leave,
+ * or an operator's removal) before the hint is delivered; it will never be reachable as an owner
+ * again, and its partitions moved to other nodes. The hint then carries a write that may be on
+ * fewer than N of the key's current replicas, so `retarget` re-queues it for the key's current
+ * replicas (a copy for this node itself comes back as a local write) and removes the old one.
+ * The new hints are stored at once, like any accepted hint (so the store sees them before the
+ * removal an ack of their delivery causes); the old ones are removed only once the new hints
+ * and the local copy are durable, so a crash in between at worst delivers twice. A copy a
+ * full queue refuses is dropped and counted (`droppedCount`): anti-entropy between the current
+ * replicas repairs what it carried.
  */
 import { compareVersions, type Version } from '../hlc/version.ts'
 import type { StoredRecord } from '../storage/engine.ts'
@@ -83,6 +94,8 @@ export class HintedHandoff {
   readonly #reachable = new Set<string>()
   #nextDeliveryId = 1
   #refusedCount = 0
+  #retargetedCount = 0
+  #droppedCount = 0
 
   constructor(config: Partial<HintedHandoffConfig> = {}) {
     this.config = { ...HINTED_HANDOFF_DEFAULTS, ...config }
@@ -164,6 +177,82 @@ export class HintedHandoff {
     const delivery = this.#deliveries.get(deliveryId)
     if (delivery === undefined || delivery.replica !== from) return
     this.#deliveries.delete(deliveryId)
+  }
+
+  /**
+   * Re-targets the hints held for nodes that are no longer owners (`isOwner` false) to each
+   * key's current replicas (`replicasOf`, the placement in force); see the file header. The
+   * driver applies `writes` (the new hints) to the hint store now, in order with every other
+   * hint write, persists `local` (the copies for this node, `self`) into its data, and applies
+   * `removals` (the old hints) once both are durable. A key whose placement has no replica at
+   * all keeps its hint.
+   */
+  retarget(input: {
+    readonly self: string
+    readonly isOwner: (node: string) => boolean
+    readonly replicasOf: (key: string) => readonly string[]
+  }): {
+    readonly writes: HintWrite[]
+    readonly local: Array<{ readonly key: string; readonly record: StoredRecord }>
+    readonly removals: HintWrite[]
+    /** Hints moved off a departed replica. */
+    readonly retargeted: number
+    /** Copies a full queue refused (dropped; anti-entropy covers them). */
+    readonly dropped: number
+  } {
+    const puts: HintWrite[] = []
+    const removes: HintWrite[] = []
+    const local: Array<{ key: string; record: StoredRecord }> = []
+    let retargeted = 0
+    let dropped = 0
+    for (const departed of [...this.#queues.keys()].sort()) {
+      if (departed === input.self || input.isOwner(departed)) continue
+      const queue = this.#queues.get(departed)
+      if (queue === undefined) continue
+      for (const [key, held] of [...queue]) {
+        const targets = input
+          .replicasOf(key)
+          .filter((node) => node === input.self || (node !== departed && input.isOwner(node)))
+        if (targets.length === 0) continue
+        for (const target of targets) {
+          if (target === input.self) {
+            local.push({ key, record: held.record })
+            continue
+          }
+          const outcome = this.accept({ intendedReplica: target, key, record: held.record })
+          if (outcome.accepted) puts.push(...outcome.writes)
+          else dropped += 1
+        }
+        if (held.delivery !== undefined) this.#deliveries.delete(held.delivery.deliveryId)
+        queue.delete(key)
+        removes.push({
+          op: 'remove',
+          intendedReplica: departed,
+          key,
+          version: held.record.version,
+        })
+        retargeted += 1
+      }
+      if (queue.size === 0) this.#queues.delete(departed)
+    }
+    this.#droppedCount += dropped
+    this.#retargetedCount += retargeted
+    return { writes: puts, local, removals: removes, retargeted, dropped }
+  }
+
+  /** Intended replicas this node holds hints for (sorted). */
+  heldFor(): string[] {
+    return [...this.#queues.keys()].sort()
+  }
+
+  /** Hints moved off departed replicas by `retarget`, since start. */
+  get retargetedCount(): number {
+    return this.#retargetedCount
+  }
+
+  /** Re-targeted copies refused by a full queue (dropped), since start. */
+  get droppedCount(): number {
+    return this.#droppedCount
   }
 
   /** Hints held for `replica`, or for all replicas. */

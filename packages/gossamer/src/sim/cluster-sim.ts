@@ -68,8 +68,12 @@ export interface SimResult {
     handoffRecords: number
     partitionsDropped: number
     partitionsDrained: number
-    /** Hints left for nodes that left the ownership set (never delivered; see checks.ts). */
+    /** Hints left at the end for nodes that are no longer members (0: they are re-targeted). */
     orphanHints: number
+    /** Hints re-targeted from departed nodes to the keys' current replicas. */
+    hintsRetargeted: number
+    /** Re-targeted hint copies dropped because a queue was full. */
+    hintsDropped: number
   }
   /** SHA-256 of the event transcript (identical for identical seeds and options). */
   readonly logHash: string
@@ -314,6 +318,8 @@ export class ClusterSim {
         partitionsDropped: sum(nodes, (n) => n.stats.partitionsDropped),
         partitionsDrained: sum(nodes, (n) => n.stats.partitionsDrained),
         orphanHints: orphanHints(this.#members()),
+        hintsRetargeted: sum(nodes, (n) => n.stats.hintsRetargeted),
+        hintsDropped: sum(nodes, (n) => n.stats.hintsDropped),
       },
       logHash: createHash('sha256').update(this.log.join('\n')).digest('hex'),
       log: this.#isLogging ? this.log : [],

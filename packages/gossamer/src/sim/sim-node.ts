@@ -160,6 +160,10 @@ export interface SimNodeStats {
   partitionsDropped: number
   /** Partitions an old replica copied to the new replicas itself (stuck hand-off). */
   partitionsDrained: number
+  /** Hints moved off a node that left the ownership set to the key's current replicas. */
+  hintsRetargeted: number
+  /** Re-targeted hint copies a full queue refused (dropped). */
+  hintsDropped: number
 }
 
 /** One simulated node. See the module header. */
@@ -183,6 +187,8 @@ export class SimNode {
     handoffRecords: 0,
     partitionsDropped: 0,
     partitionsDrained: 0,
+    hintsRetargeted: 0,
+    hintsDropped: 0,
   }
   epoch = 0
   isUp = false
@@ -1124,6 +1130,7 @@ export class SimNode {
       const core = pending.core as ReadCoordinator
       this.#applyRead(pending, core, core.tick(nowMs))
     }
+    this.#retargetHints()
     for (const out of this.hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.aae.tick(nowMs, this.isReachable).send)
     this.#runRebalance(this.rebalance.tick(nowMs, this.isReachable))
@@ -1131,6 +1138,34 @@ export class SimNode {
       this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
       this.#drainStuckHandOffs(nowMs)
     }
+  }
+
+  // The driver's #retargetHints: hints held for a node that left the ownership set go to the
+  // keys' current replicas (a copy for this node into its own store), under the applied
+  // placement only; the local copies are committed before the old hints are removed.
+  #retargetHints(): void {
+    const placement = this.#applied
+    if (placement === undefined) return
+    const owners = new Set(placement.owners)
+    if (this.hints.heldFor().every((node) => owners.has(node))) return
+    const step = this.hints.retarget({
+      self: this.name,
+      isOwner: (node) => owners.has(node),
+      replicasOf: (key) => placement.preferenceList(placement.partitionOf(key)),
+    })
+    this.stats.hintsRetargeted += step.retargeted
+    this.stats.hintsDropped += step.dropped
+    if (step.retargeted > 0) {
+      this.#world.log(`${this.name} re-targets ${step.retargeted} hint(s) of departed nodes`)
+    }
+    // As the driver: new hints now (in order with every other hint write), the removal of the
+    // old ones after those and the local copies are committed.
+    let waiting = 2
+    const thenRemove = () => {
+      if (--waiting === 0) this.#persistHints(step.removals, () => {})
+    }
+    this.#persistHints(step.writes, thenRemove)
+    this.#persist(step.local, thenRemove)
   }
 
   #sendHint(out: Outgoing): void {

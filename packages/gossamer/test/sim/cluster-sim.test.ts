@@ -183,7 +183,8 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
   // 21 — a node that had joined (partitions received) left at once: a stale 'received'
   //     inbound entry hid its hand-offs from outboundPending (rebalance.ts; the direct
   //     regression test is in test/replication/rebalance.test.ts: this run showed it only
-  //     as a hint left for the departed node, which convergence no longer waits for);
+  //     as a hint left for the departed node: hints for departed nodes are now re-targeted to
+  //     the keys' current replicas, and convergence waits for every hint again);
   // 37 — a replica replied 'applied' to an If-None-Match put that its engine then refused
   //     (an older write had committed in between): an acknowledged put stored nowhere
   //     (replica.ts putReplyAfterWrite).
@@ -219,4 +220,14 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
       assert.ok(result.ok, `${explain(result)} --swarm`)
     })
   }
+
+  it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
+    // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
+    // Now every hint must be delivered before the run counts as converged (checks.ts).
+    const result = runSimulation(swarmOptions('1009'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+    assert.ok(result.rebalance.hintsRetargeted > 0, 'hints for a departed node were re-targeted')
+    assert.equal(result.rebalance.orphanHints, 0)
+  })
 })

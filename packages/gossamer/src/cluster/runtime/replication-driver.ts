@@ -122,6 +122,10 @@ export interface ReplicationStats {
   readRepairs: number
   hintsStored: number
   hintsDelivered: number
+  /** Hints moved off a replica that left the ownership set to the key's current replicas. */
+  hintsRetargeted: number
+  /** Re-targeted hint copies a full queue refused (dropped; anti-entropy covers them). */
+  hintsDropped: number
   rpcErrors: number
   skewRefusals: number
   /** Records received by rebalancing (pages persisted by this node as a receiver). */
@@ -187,6 +191,8 @@ export class ReplicationDriver {
     readRepairs: 0,
     hintsStored: 0,
     hintsDelivered: 0,
+    hintsRetargeted: 0,
+    hintsDropped: 0,
     rpcErrors: 0,
     skewRefusals: 0,
     handoffRecords: 0,
@@ -910,6 +916,7 @@ export class ReplicationDriver {
       const coordinator = pending.coordinator as ReadCoordinator
       this.#applyRead(pending, coordinator, coordinator.tick(nowMs))
     }
+    this.#retargetHints()
     for (const out of this.#hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.#aae.tick(nowMs, this.#c.isReachable).send)
     this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
@@ -984,6 +991,31 @@ export class ReplicationDriver {
       if (page.cursor === undefined) return true
       after = page.cursor
     }
+  }
+
+  // Hints held for a node that left the ownership set (left, or removed) would never be
+  // delivered: they go to the keys' current replicas instead, a copy for this node into its
+  // own store (`HintedHandoff.retarget`). Only under an applied placement: before this node
+  // joined, its placement may be partial and would make every other owner look departed.
+  #retargetHints(): void {
+    const placement = this.#placement
+    if (placement === undefined) return
+    const owners = new Set(placement.owners)
+    if (this.#hints.heldFor().every((node) => owners.has(node))) return
+    const step = this.#hints.retarget({
+      self: this.#c.self,
+      isOwner: (node) => owners.has(node),
+      replicasOf: (key) => placement.preferenceList(placement.partitionOf(key)),
+    })
+    this.stats.hintsRetargeted += step.retargeted
+    this.stats.hintsDropped += step.dropped
+    if (step.removals.length === 0) return
+    // The new hints go to the store now, in order with every other hint write (an ack of their
+    // delivery removes them later); the old hints only once those and the local copies are
+    // durable.
+    Promise.all([this.#c.hintStore.apply(step.writes), this.#persist(step.local)])
+      .then(() => this.#c.hintStore.apply(step.removals))
+      .catch((error: unknown) => this.#c.logger.warn({ err: error }, 'hint re-targeting failed'))
   }
 
   #sendHint(out: Outgoing): void {
