@@ -72,6 +72,10 @@ export class ClusterRuntime {
   readonly #hintStore: { close?: () => Promise<void> }
   #membership!: Membership
   #transport!: RpcPeerTransport
+  /** Whether each owner was alive at the last membership change (to see it come back). */
+  readonly #wasAlive = new Map<string, boolean>()
+  /** Owners seen go from alive to down since; reset when seen alive again. */
+  readonly #wentDown = new Set<string>()
   #driver!: ReplicationDriver
   #placement: Placement
   #applied: Placement | undefined
@@ -420,7 +424,15 @@ export class ClusterRuntime {
     if (this.#isClosed) return
     const membership = this.#membership
     for (const name of membership.ownership.keys()) {
-      this.#driver.setReachable(name, membership.isAlive(name))
+      const isAlive = membership.isAlive(name)
+      // A peer that was alive, went down (suspect/dead, e.g. a partition) and is alive again
+      // gets a fresh RPC connection at once: the old one may sit behind TCP's backed-off
+      // retransmission timer. (Not a peer seen alive for the first time: a joiner's first
+      // calls are in flight then.)
+      if (!isAlive && this.#wasAlive.get(name) === true) this.#wentDown.add(name)
+      if (isAlive && this.#wentDown.delete(name)) this.#transport.resetPeer(name)
+      this.#wasAlive.set(name, isAlive)
+      this.#driver.setReachable(name, isAlive)
     }
     this.#persistState(membership.ownership)
     const owners = ownershipMembers(membership.ownership)
