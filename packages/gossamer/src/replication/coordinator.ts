@@ -190,7 +190,8 @@ export class WriteCoordinator {
       slot.status = 'rejected'
       return this.#step([], nowMs)
     }
-    // Refused: the fallback's hint queue is full. A definite answer: nothing was stored there.
+    // Refused: a fallback's hint queue is full, or a replica does not hold the key's partition
+    // in its applied placement (`handlePut`). A definite answer: nothing was stored there.
     return this.#retry(slot, nowMs)
   }
 

@@ -45,7 +45,11 @@ export type PutStatus =
   | 'stale'
   /** The write condition did not hold on this replica; nothing was written. */
   | 'condition_failed'
-  /** A fallback could not take the hint (its queue for that replica is full). */
+  /**
+   * Nothing was stored: a fallback could not take the hint (its queue for that replica is
+   * full), or a replica put reached a node that does not hold the key's partition in its
+   * applied placement (`replica.ts` `partitionRefusal`).
+   */
   | 'refused'
 
 /** Replica → coordinator: the answer to a `put`, sent only after the write is durable. */

@@ -10,7 +10,9 @@
  * conditional put, into `condition_failed`: the driver replies with `putReplyAfterWrite`.
  *
  * A `put` carrying `hintFor` goes to the hint holder (`hinted-handoff.ts`), never into the data
- * store: this node is a fallback, not an owner of the key's partition.
+ * store: this node is a fallback, not an owner of the key's partition. Any other `put` is a
+ * replica write, taken only for a partition this node holds (`partitionRefusal`, the rule gets
+ * follow too): otherwise it is answered `refused` and the coordinator counts no ack from it.
  */
 import type { StoredRecord, WriteOutcome } from '../storage/engine.ts'
 import { decideWrite } from '../storage/record-rules.ts'
@@ -42,12 +44,56 @@ export interface ReplicaStep {
   }>
 }
 
-/** A `put` from a coordinator (or a read repair). */
+/**
+ * What a node knows of one partition, to decide whether it holds it (`partitionRefusal`): the
+ * same view for gets (`routeGet`) and replica puts (`handlePut`).
+ */
+export interface PartitionHolding {
+  readonly self: string
+  /** The partition's replicas in the applied placement; undefined when none is applied yet. */
+  readonly replicas: readonly string[] | undefined
+  /** `Rebalance.stateOf(partition)`. */
+  readonly handoff: HandoffState | undefined
+  /** `Rebalance.readQuorumOf(partition)`: defined while the partition streams in. */
+  readonly readQuorum: { readonly sources: readonly string[]; readonly needed: number } | undefined
+}
+
+/**
+ * Why this node does not hold the partition, or undefined when it does. It holds it when it is
+ * a replica of it in its applied placement (streaming it in included: a joining node takes
+ * writes for the partitions it receives), or an old replica still handing it off (it keeps its
+ * copy until every receiver reports done, `rebalance.ts`). It does not when no placement is
+ * applied yet (it cannot know it was made a replica), when it is not a replica, or once it
+ * dropped the partition after a hand-off. Pure.
+ */
+export function partitionRefusal(view: PartitionHolding): string | undefined {
+  if (view.replicas === undefined) return 'no placement applied yet'
+  if (view.readQuorum !== undefined) return undefined
+  if (view.handoff === 'handing-off') return undefined
+  if (view.replicas.includes(view.self)) return undefined
+  return 'not a replica of the partition'
+}
+
+/**
+ * A `put` from a coordinator (or a read repair, or an old replica draining a partition).
+ *
+ * A hinted put (`hintFor`) is stored as a hint whatever `partition` says: a fallback holds hints
+ * for partitions it does not own. A replica put for a partition this node does not hold
+ * (`partitionRefusal`) is answered `refused` with nothing written, which the coordinator counts
+ * as a failed replica (its copy goes to a fallback as a hint; with fewer than W acks the write
+ * fails with an unknown outcome). Found by the whole-cluster simulator, swarm seed 2050: a node
+ * still under the placement before a leave acknowledged a put from a coordinator under the new
+ * one, for a partition it was not a replica of; the coordinator crashed, and a read this node
+ * then coordinated under its old placement formed a quorum of replicas that had missed the
+ * acknowledged write.
+ */
 export function handlePut(input: {
   readonly store: ReplicaReader
   readonly hints: HintedHandoff
   readonly from: string
   readonly message: PutMessage
+  /** This node's view of the key's partition. */
+  readonly partition: PartitionHolding
 }): ReplicaStep {
   const { message, from } = input
   if (message.hintFor !== undefined) {
@@ -61,6 +107,13 @@ export function handlePut(input: {
       send: [],
       persist: [],
       hintPersist: [{ writes: outcome.writes, thenSend: [{ to: from, message: reply }] }],
+    }
+  }
+  if (partitionRefusal(input.partition) !== undefined) {
+    return {
+      send: [{ to: from, message: putReply(message.requestId, 'refused') }],
+      persist: [],
+      hintPersist: [],
     }
   }
   const entry = { key: message.key, record: message.record, condition: message.condition }
@@ -119,26 +172,20 @@ export type GetRoute =
   | { readonly kind: 'merge'; readonly sources: readonly string[]; readonly needed: number }
 
 /** Decides a {@link GetRoute}. Pure. */
-export function routeGet(input: {
-  readonly self: string
-  /** The get was forwarded by a replica still streaming in (one hop only). */
-  readonly forwarded: boolean
-  /** The partition's replicas in the applied placement; undefined when none is applied yet. */
-  readonly replicas: readonly string[] | undefined
-  /** `Rebalance.stateOf(partition)`. */
-  readonly handoff: HandoffState | undefined
-  /** `Rebalance.readQuorumOf(partition)`: defined while the partition streams in. */
-  readonly readQuorum: { readonly sources: readonly string[]; readonly needed: number } | undefined
-}): GetRoute {
-  if (input.replicas === undefined) return { kind: 'refuse', reason: 'no placement applied yet' }
+export function routeGet(
+  input: PartitionHolding & {
+    /** The get was forwarded by a replica still streaming in (one hop only). */
+    readonly forwarded: boolean
+  },
+): GetRoute {
+  const refusal = partitionRefusal(input)
+  if (refusal !== undefined) return { kind: 'refuse', reason: refusal }
   if (input.readQuorum !== undefined) {
     if (input.forwarded) return { kind: 'refuse', reason: 'still streaming the partition in' }
     if (input.readQuorum.needed <= 0) return { kind: 'local' }
     return { kind: 'merge', ...input.readQuorum }
   }
-  if (input.handoff === 'handing-off') return { kind: 'local' }
-  if (input.replicas.includes(input.self)) return { kind: 'local' }
-  return { kind: 'refuse', reason: 'not a replica of the partition' }
+  return { kind: 'local' }
 }
 
 /** A delivered hint: written like any replica write, acked once durable (or already stale). */

@@ -23,7 +23,8 @@
  *   the engine (`dropPartitionSync`, through the simulated disk); receivers stream from a read
  *   quorum of the old replicas, a replica still streaming a partition in answers gets with the
  *   newest of its copy and a read quorum of the old replicas' (`routeGet`), a node that does
- *   not hold a partition refuses gets for it, and a hand-off stuck for longer than
+ *   not hold a partition refuses gets and replica puts for it (`handlePut` answers `refused`),
+ *   and a hand-off stuck for longer than
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
  *   after having been removed) streams its partitions in; one restarting on its data does not;
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
@@ -80,6 +81,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  type PartitionHolding,
   putReplyAfterWrite,
   routeGet,
 } from '../replication/replica.ts'
@@ -1022,14 +1024,9 @@ export class SimNode {
    * (a failure when that quorum does not answer).
    */
   #handleGet(from: string, message: GetMessage, respond: Responder): void {
-    const placement = this.#applied
-    const partition = placement?.partitionOf(message.key)
     const route = routeGet({
-      self: this.name,
+      ...this.#partitionHolding(message.key),
       forwarded: message.requestId >= FORWARDED_ID_BASE,
-      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
-      handoff: partition === undefined ? undefined : this.rebalance.stateOf(partition),
-      readQuorum: partition === undefined ? undefined : this.rebalance.readQuorumOf(partition),
     })
     if (route.kind === 'refuse') {
       respond.fail(route.reason)
@@ -1077,9 +1074,28 @@ export class SimNode {
     }
   }
 
+  /** The driver's `#partitionHolding`: this node's view of `key`'s partition (applied placement). */
+  #partitionHolding(key: string): PartitionHolding {
+    const placement = this.#applied
+    const partition = placement?.partitionOf(key)
+    return {
+      self: this.name,
+      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
+      handoff: partition === undefined ? undefined : this.rebalance.stateOf(partition),
+      readQuorum: partition === undefined ? undefined : this.rebalance.readQuorumOf(partition),
+    }
+  }
+
+  /** The driver's `#handlePut`: a replica put for a partition not held here is `refused`. */
   #handlePut(from: string, message: PutMessage, respond: Responder): void {
     if (!this.#acceptVersion(message.record, respond)) return
-    const step = handlePut({ store: this.engine, hints: this.hints, from, message })
+    const step = handlePut({
+      store: this.engine,
+      hints: this.hints,
+      from,
+      message,
+      partition: this.#partitionHolding(message.key),
+    })
     const hint = step.hintPersist[0]
     if (hint !== undefined) {
       const reply = hint.thenSend.find((out) => out.to === from)?.message

@@ -356,7 +356,19 @@ export class SimCluster {
     const store = { getRecord: (key: string) => node.engine.getRecord(key) }
     switch (message.type) {
       case 'put': {
-        const step = handlePut({ store, hints: node.hints, from, message })
+        const partition = this.placement.partitionOf(message.key)
+        const step = handlePut({
+          store,
+          hints: node.hints,
+          from,
+          message,
+          partition: {
+            self: node.name,
+            replicas: this.placement.preferenceList(partition),
+            handoff: node.rebalance.stateOf(partition),
+            readQuorum: node.rebalance.readQuorumOf(partition),
+          },
+        })
         this.#send(node.name, step.send)
         this.#persist(node, step.persist)
         for (const hintPersist of step.hintPersist) {

@@ -221,6 +221,19 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     })
   }
 
+  // 2050 (swarm; 1007 on some code versions) — a put acknowledged by a node that was not a
+  //     replica in its own view: n2 left, n4 still had the old placement and acked a put from n1
+  //     (new placement) for a partition it did not hold; n1 crashed, and a quorum read n4 then
+  //     coordinated under the old placement got the older value from n3 and the departing n2.
+  //     A node now refuses a replica put for a partition it does not hold in its applied
+  //     placement, by routeGet's rule (replica.ts partitionRefusal/handlePut; the coordinator
+  //     counts the refusal as a failed replica; test/replication/replica-put-holding.test.ts).
+  it('a node refuses replica puts for partitions it does not hold (regression swarm seed 2050)', () => {
+    const result = runSimulation(swarmOptions('2050'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -52,6 +52,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  type PartitionHolding,
   putReplyAfterWrite,
   routeGet,
 } from '../../replication/replica.ts'
@@ -725,14 +726,9 @@ export class ReplicationDriver {
     from: string,
     message: Extract<ReplicationMessage, { type: 'get' }>,
   ): Promise<ReplicationMessage> {
-    const placement = this.#placement
-    const partition = placement?.partitionOf(message.key)
     const route = routeGet({
-      self: this.#c.self,
+      ...this.#partitionHolding(message.key),
       forwarded: message.requestId >= FORWARDED_ID_BASE,
-      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
-      handoff: partition === undefined ? undefined : this.#rebalance.stateOf(partition),
-      readQuorum: partition === undefined ? undefined : this.#rebalance.readQuorumOf(partition),
     })
     if (route.kind === 'refuse') {
       throw new Error(`get ${message.key} refused: ${route.reason}`)
@@ -784,12 +780,35 @@ export class ReplicationDriver {
     })
   }
 
+  /** What this node knows of `key`'s partition under its applied placement (`routeGet`, `handlePut`). */
+  #partitionHolding(key: string): PartitionHolding {
+    const placement = this.#placement
+    const partition = placement?.partitionOf(key)
+    return {
+      self: this.#c.self,
+      replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
+      handoff: partition === undefined ? undefined : this.#rebalance.stateOf(partition),
+      readQuorum: partition === undefined ? undefined : this.#rebalance.readQuorumOf(partition),
+    }
+  }
+
+  /**
+   * A `put`: a hint when it carries `hintFor`; otherwise a replica write, answered `refused`
+   * (nothing written) when this node does not hold the key's partition in its applied placement
+   * (`handlePut`), so the coordinator counts no ack from it.
+   */
   async #handlePut(
     from: string,
     message: Extract<ReplicationMessage, { type: 'put' }>,
   ): Promise<ReplicationMessage | undefined> {
     this.#checkSkew(message.record)
-    const step = handlePut({ store: this.#c.engine, hints: this.#hints, from, message })
+    const step = handlePut({
+      store: this.#c.engine,
+      hints: this.#hints,
+      from,
+      message,
+      partition: this.#partitionHolding(message.key),
+    })
     for (const hint of step.hintPersist) {
       await this.#c.hintStore.apply(hint.writes)
       if (hint.writes.length > 0) this.stats.hintsStored += 1
