@@ -26,6 +26,10 @@ export interface ReplicationMetricsSource {
   readonly hintsPending: number
   readonly hintsStored: number
   readonly hintsDelivered: number
+  /** Hints moved off a replica that left the ownership set to the key's current replicas. */
+  readonly hintsRetargeted: number
+  /** Re-targeted hint copies a full queue refused (dropped; anti-entropy covers them). */
+  readonly hintsDropped: number
   readonly readRepairs: number
   readonly quorumFailures: number
   readonly timeouts: number
@@ -154,9 +158,10 @@ export class NodeMetrics {
   }
 
   /**
-   * Replication metrics, read from `source` when scraped: hints pending, repairs, quorum
-   * failures, timeouts, RPC errors, clock-skew refusals, rebalancing (records, bytes, partitions
-   * received, partitions still to move in and out), anti-entropy rounds.
+   * Replication metrics, read from `source` when scraped: hints pending, stored, delivered,
+   * re-targeted and dropped, repairs, quorum failures, timeouts, RPC errors, clock-skew
+   * refusals, rebalancing (records, bytes, partitions received, partitions still to move in and
+   * out), anti-entropy rounds.
    */
   registerReplication(source: () => ReplicationMetricsSource): void {
     const registers = [this.registry]
@@ -179,6 +184,16 @@ export class NodeMetrics {
       'gossamer_hints_delivered_total',
       'Hints delivered and acknowledged.',
       (s) => s.hintsDelivered,
+    )
+    gauge(
+      'gossamer_hints_retargeted_total',
+      'Hints held for a node that left the ownership set, moved to the current replicas.',
+      (s) => s.hintsRetargeted,
+    )
+    gauge(
+      'gossamer_hints_dropped_total',
+      'Re-targeted hint copies refused by a full hint queue (dropped; anti-entropy repairs them).',
+      (s) => s.hintsDropped,
     )
     gauge(
       'gossamer_read_repairs_total',

@@ -79,7 +79,11 @@ describe('whole-cluster simulation', () => {
         faultGapMeanMs: 1_500,
       })
     const kinds = new Set<string>()
-    for (const seed of ['1', '2', '5']) {
+    // Seeds 1, 5, 6. (Seed 2 was here until replica puts for partitions a node does not hold
+    // were refused: a node restarted by a power loss now refuses puts until it has joined and
+    // applied a placement, so on seed 2 most writes end unknown and none of the few acknowledged
+    // ones happens to hit an un-persisted ack. With the bug switch off, all three stay clean too.)
+    for (const seed of ['1', '5', '6']) {
       const result = runSimulation(options(seed, true), { isLogging: false })
       assert.ok(result.violations.length > 0, `seed ${seed}: the bug went unnoticed`)
       for (const v of result.violations) kinds.add(v.kind)
