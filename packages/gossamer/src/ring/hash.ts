@@ -69,5 +69,41 @@ export function utf8Bytes(text: string): Uint8Array {
 
 /** The key hash, version 1: `murmur3x86_32(utf8(key), KEY_HASH_SEED)`. */
 export function keyHash(key: string): number {
-  return murmur3x86_32(utf8Bytes(key), KEY_HASH_SEED)
+  // Every request hashes its key (placement); an ASCII key's UTF-8 bytes are its char codes, so
+  // they are hashed without encoding (TextEncoder was ~1.5 µs of a PUT). Same result.
+  return isAscii(key)
+    ? murmur3x86_32Ascii(key, KEY_HASH_SEED)
+    : murmur3x86_32(utf8Bytes(key), KEY_HASH_SEED)
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false
+  return true
+}
+
+/** `murmur3x86_32` of an ASCII string's bytes (its char codes), read without encoding. */
+function murmur3x86_32Ascii(text: string, seed: number): number {
+  const length = text.length
+  const blockEnd = length - (length % 4)
+  let h = seed >>> 0
+  for (let i = 0; i < blockEnd; i += 4) {
+    const k =
+      text.charCodeAt(i) |
+      (text.charCodeAt(i + 1) << 8) |
+      (text.charCodeAt(i + 2) << 16) |
+      (text.charCodeAt(i + 3) << 24)
+    h ^= mixBlock(k)
+    h = rotl32(h, 13)
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+  }
+  const rest = length & 3
+  if (rest > 0) {
+    let tail = 0
+    if (rest === 3) tail ^= text.charCodeAt(blockEnd + 2) << 16
+    if (rest >= 2) tail ^= text.charCodeAt(blockEnd + 1) << 8
+    tail ^= text.charCodeAt(blockEnd)
+    h ^= mixBlock(tail)
+  }
+  h ^= length
+  return fmix32(h)
 }

@@ -48,3 +48,24 @@ test('key hash is always an unsigned 32-bit integer', () => {
     }),
   )
 })
+
+test('keyHash equals murmur3 over the UTF-8 bytes for any key (the ASCII path included)', () => {
+  const encoder = new TextEncoder()
+  const reference = (key: string) => murmur3x86_32(encoder.encode(key), KEY_HASH_SEED)
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc.string({ unit: 'binary-ascii', maxLength: 40 }),
+        fc.string({ unit: 'grapheme', maxLength: 20 }),
+      ),
+      (key) => {
+        assert.equal(keyHash(key), reference(key))
+      },
+    ),
+    { numRuns: 2000 },
+  )
+  for (const key of ['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'bench-000123', 'é', 'a\u007f']) {
+    assert.equal(keyHash(key), reference(key), key)
+  }
+})
