@@ -78,6 +78,11 @@ export interface NodeConfig {
   readonly antiEntropyIntervalMs: number
   /** Anti-entropy rate limit: records (and messages) per second this node initiates. @default 20000 */
   readonly antiEntropyRecordsPerSec: number
+  /**
+   * Rebalancing rate limit: records per second this node pulls while partitions stream to it
+   * (a token bucket in the replication driver; a positive integer, no "unlimited"). @default 5000
+   */
+  readonly handoffRecordsPerSec: number
   /** Period of the replication driver's timer (deadlines, hint delivery, pacing). @default 50 */
   readonly tickIntervalMs: number
   /** On shutdown, hand off this node's partitions and leave the ownership set. @default true */
@@ -133,6 +138,7 @@ const FIELDS: { readonly [K in keyof NodeConfig]: FieldSpec } = {
   reconnectIntervalMs: { kind: 'integer', min: 0, max: 86_400_000 },
   antiEntropyIntervalMs: { kind: 'integer', min: 10, max: 7 * 86_400_000 },
   antiEntropyRecordsPerSec: { kind: 'integer', min: 1, max: 100_000_000 },
+  handoffRecordsPerSec: { kind: 'integer', min: 1, max: 100_000_000 },
   tickIntervalMs: { kind: 'integer', min: 1, max: 10_000 },
   leaveOnShutdown: { kind: 'boolean' },
   leaveTimeoutMs: { kind: 'integer', min: 0, max: 3_600_000 },
@@ -181,6 +187,7 @@ export function defaultNodeConfig(): NodeConfig {
     reconnectIntervalMs: 10_000,
     antiEntropyIntervalMs: 60_000,
     antiEntropyRecordsPerSec: 20_000,
+    handoffRecordsPerSec: 5000,
     tickIntervalMs: 50,
     leaveOnShutdown: true,
     leaveTimeoutMs: 60_000,

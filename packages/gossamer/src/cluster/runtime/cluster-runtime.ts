@@ -166,6 +166,7 @@ export class ClusterRuntime {
         maxClockSkewMs: config.maxClockSkewMs,
         antiEntropyIntervalMs: config.antiEntropyIntervalMs,
         antiEntropyRecordsPerSec: config.antiEntropyRecordsPerSec,
+        handoffRecordsPerSec: config.handoffRecordsPerSec,
       },
     )
     const persisted = await this.#readPersistedState()

@@ -9,7 +9,8 @@
  * - Requests from peers run the replica side and answer only once their writes are durable
  *   (persist, then reply).
  * - A timer ticks every `tickIntervalMs`: coordinator deadlines, hint deliveries to reachable
- *   replicas, anti-entropy sessions (paced by the core's token bucket) and handoff streams.
+ *   replicas, anti-entropy sessions (paced by the core's token bucket) and handoff streams
+ *   (paced here: `handoff-request`s wait for tokens of the handoff bucket, see `#sendRebalance`).
  * - Every record arriving from a peer passes the clock-skew check: a version further ahead of
  *   this node's wall clock than `maxClockSkewMs` is refused (a put fails with
  *   GOSSAMER_ERR_CLOCK_SKEW) or dropped (repair and streaming), so one node with a clock far in
@@ -45,6 +46,7 @@ import type {
 import {
   answerHandoffRequest,
   planRebalance,
+  REBALANCE_DEFAULTS,
   Rebalance,
   type RebalanceStep,
 } from '../../replication/rebalance.ts'
@@ -77,6 +79,8 @@ export interface ReplicationDriverSettings {
   readonly antiEntropyIntervalMs: number
   /** Records per second anti-entropy may move (the token bucket's refill). */
   readonly antiEntropyRecordsPerSec: number
+  /** Records per second this node may pull by rebalancing (the handoff token bucket's refill). */
+  readonly handoffRecordsPerSec: number
 }
 
 /** What the driver is built from. */
@@ -207,6 +211,16 @@ export class ReplicationDriver {
   readonly #handOffSinceMs = new Map<number, number>()
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
+  // Handoff pacing (I/O side; the rebalance core stays unaware): a token bucket refilled every
+  // tick. A handoff-request goes out only while tokens > 0; each page received is charged its
+  // record count (the bucket may go into debt by the pages in flight, repaid before the next
+  // request), so empty partitions cost nothing and the average rate holds. Requests that find
+  // no token wait here, one per partition (a newer request for the partition replaces the
+  // older), released on ticks. Tokens only rise on a tick, so waiting ⇒ tokens ≤ 0.
+  #handoffTokens: number
+  readonly #handoffTokensPerTick: number
+  readonly #handoffTokensMax: number
+  readonly #handoffWaiting = new Map<number, Outgoing>()
   #isClosed = false
 
   private constructor(
@@ -234,9 +248,18 @@ export class ReplicationDriver {
         tombstoneGraceMs: settings.tombstoneGraceMs,
       },
     })
+    this.#handoffTokensPerTick = Math.max(
+      1,
+      Math.round((settings.handoffRecordsPerSec * settings.tickIntervalMs) / 1000),
+    )
+    this.#handoffTokensMax = Math.max(this.#handoffTokensPerTick, 5 * this.#handoffTokensPerTick)
+    this.#handoffTokens = this.#handoffTokensMax
     this.#rebalance = new Rebalance({
       self: components.self,
-      config: { requestTimeoutMs: settings.requestTimeoutMs },
+      config: {
+        requestTimeoutMs: settings.requestTimeoutMs,
+        ...handoffPacing(settings),
+      },
     })
   }
 
@@ -622,6 +645,7 @@ export class ReplicationDriver {
     }
     this.#writes.clear()
     this.#reads.clear()
+    this.#handoffWaiting.clear()
   }
 
   // ---- coordinators ----
@@ -938,6 +962,11 @@ export class ReplicationDriver {
     this.#retargetHints()
     for (const out of this.#hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.#aae.tick(nowMs, this.#c.isReachable).send)
+    this.#handoffTokens = Math.min(
+      this.#handoffTokensMax,
+      this.#handoffTokens + this.#handoffTokensPerTick,
+    )
+    this.#releaseHandoffRequests()
     this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
     if (nowMs >= this.#nextDrainCheckMs) {
       this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
@@ -1117,10 +1146,38 @@ export class ReplicationDriver {
   }
 
   #sendRebalance(out: Outgoing): void {
+    const message = out.message
+    if (message.type !== 'handoff-request') {
+      this.#sendRebalanceNow(out)
+      return
+    }
+    if (this.#handoffTokens <= 0 || this.#handoffWaiting.size > 0) {
+      // FIFO: a request that finds others waiting queues behind them. A newer request for the
+      // same partition (the core switched source) replaces the older one.
+      this.#handoffWaiting.set(message.partition, out)
+      return
+    }
+    this.#sendRebalanceNow(out)
+  }
+
+  // Sends waiting handoff-requests while tokens last (on every tick, after the refill).
+  #releaseHandoffRequests(): void {
+    // Bounded by the queue's size (at most one request per partition).
+    for (const [partition, out] of this.#handoffWaiting) {
+      if (this.#handoffTokens <= 0) return
+      this.#handoffWaiting.delete(partition)
+      // A transfer cancelled or finished meanwhile needs its request no more.
+      if (this.#rebalance.stateOf(partition) !== 'receiving') continue
+      this.#sendRebalanceNow(out)
+    }
+  }
+
+  #sendRebalanceNow(out: Outgoing): void {
     this.#send(
       out,
       (reply) => {
         if (reply?.type !== 'handoff-batch') return
+        this.#handoffTokens -= reply.entries.length
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
         const wasReceiving = this.#rebalance.stateOf(batch.partition) === 'receiving'
         this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
@@ -1150,6 +1207,29 @@ export class ReplicationDriver {
 }
 
 const NOTHING_TO_SEND: CoordinatorStep<never> = { send: [] }
+
+/**
+ * Page size and inbound transfers streaming at once under the handoff rate limit. The rebalance
+ * core gives up on a source that has not answered within `requestTimeoutMs` of its request (and
+ * restarts the pass from another), and a request may first wait for handoff tokens: the pages
+ * in flight can put the bucket into debt by up to transfers × page size, repaid in
+ * transfers × page size / handoffRecordsPerSec. Both are chosen to keep that wait under half
+ * the request timeout: pages of at most a quarter of the timeout's worth of records (at most
+ * the core's 500), and as many transfers as fit (at least 1, at most the core's 32). With the
+ * defaults (5,000 records/s, 5 s) that is 500 × 25; a test's 1,000/s with 1 s: 250 × 2.
+ */
+export function handoffPacing(settings: ReplicationDriverSettings): {
+  batchLimit: number
+  maxConcurrentTransfers: number
+} {
+  const budget = (settings.handoffRecordsPerSec * settings.requestTimeoutMs) / 1000 / 2
+  const batchLimit = Math.max(1, Math.min(REBALANCE_DEFAULTS.batchLimit, Math.floor(budget / 2)))
+  const maxConcurrentTransfers = Math.max(
+    1,
+    Math.min(REBALANCE_DEFAULTS.maxConcurrentTransfers, Math.floor(budget / batchLimit)),
+  )
+  return { batchLimit, maxConcurrentTransfers }
+}
 
 /** Stands in for a coordinator in `#writes` so that `#tick` and `close` expire a local write. */
 function localDeadline<R>(
