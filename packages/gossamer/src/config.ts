@@ -80,7 +80,7 @@ export interface NodeConfig {
   readonly antiEntropyRecordsPerSec: number
   /**
    * Rebalancing rate limit: records per second this node pulls while partitions stream to it
-   * (a token bucket in the replication driver; a positive integer, no "unlimited"). @default 5000
+   * (a token bucket in the replication driver; a positive integer, no "unlimited"). @default 2000
    */
   readonly handoffRecordsPerSec: number
   /** Period of the replication driver's timer (deadlines, hint delivery, pacing). @default 50 */
@@ -187,7 +187,7 @@ export function defaultNodeConfig(): NodeConfig {
     reconnectIntervalMs: 10_000,
     antiEntropyIntervalMs: 60_000,
     antiEntropyRecordsPerSec: 20_000,
-    handoffRecordsPerSec: 5000,
+    handoffRecordsPerSec: 2000,
     tickIntervalMs: 50,
     leaveOnShutdown: true,
     leaveTimeoutMs: 60_000,

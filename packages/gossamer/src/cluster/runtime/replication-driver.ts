@@ -1216,7 +1216,7 @@ const NOTHING_TO_SEND: CoordinatorStep<never> = { send: [] }
  * transfers × page size / handoffRecordsPerSec. Both are chosen to keep that wait under half
  * the request timeout: pages of at most a quarter of the timeout's worth of records (at most
  * the core's 500), and as many transfers as fit (at least 1, at most the core's 32). With the
- * defaults (5,000 records/s, 5 s) that is 500 × 25; a test's 1,000/s with 1 s: 250 × 2.
+ * defaults (2,000 records/s, 5 s) that is 500 × 10; a test's 1,000/s with 1 s: 250 × 2.
  */
 export function handoffPacing(settings: ReplicationDriverSettings): {
   batchLimit: number
