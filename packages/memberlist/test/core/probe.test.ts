@@ -134,3 +134,26 @@ test('a relay pings the target and forwards its ack, or sends a nack after Probe
     .find((m) => m.type === 'nackResp')
   assert.deepEqual(nack, { type: 'nackResp', seqNo: 10 })
 })
+
+// The interop crash-detection tests rely on this only probabilistically (a broadcast's small
+// retransmit budget may miss a given peer), so it is pinned here: a node that suspects a peer
+// gossips that suspicion with itself as the accuser, which is what other nodes count as a
+// Lifeguard confirmation (reference §6.3; docs/interop.md).
+test('a node gossips its own suspicion, with itself as the accuser (a confirmation for others)', () => {
+  const h = harness({ name: 'self' })
+  h.core.handlePacket(FROM, [alive('a', 1, 1), alive('b', 1, 2)])
+  h.drain()
+  let suspect: PacketMessage | undefined
+  for (let i = 0; i < 20_000 && suspect === undefined; i++) {
+    h.advance(1)
+    for (const out of h.drain()) {
+      // Gossip to another node ('b', 10.0.0.2), not the accusation sent to 'a' with a ping.
+      if (out.kind !== 'packet' || out.to.ip[3] !== 2) continue
+      suspect ??= out.messages.find((m) => m.type === 'suspect' && m.node === 'a')
+    }
+  }
+  assert.equal(h.core.node('a')?.state, 'suspect')
+  assert.ok(suspect, 'a suspect message about a was gossiped')
+  assert.equal(suspect.type === 'suspect' && suspect.from, 'self')
+  assert.equal(suspect.type === 'suspect' && suspect.incarnation, 1)
+})

@@ -629,9 +629,24 @@ export function goDetectionMs(config: PeerTimingConfig, n: number): number {
   return 2 * (n - 1) * config.probeIntervalMs + suspicionMinMs(config, n)
 }
 
-/** The test deadline: the Go node's own detection time plus one probe interval. */
+/**
+ * The test deadline: the Go node's detection time without relying on any confirmation
+ * arriving, plus one probe interval — `2(n−1)·P + suspicionMax(n) + P`.
+ *
+ * `goDetectionMs` (the typical time, printed by the tests) assumes every survivor's suspect
+ * message reaches every other survivor. It need not: a broadcast is sent only
+ * RetransmitMult × ⌈log10(n+1)⌉ times (2 in Local), and gossip may spend those sends on the
+ * victim itself, which is still a suspect and so still a gossip target. Then a survivor's
+ * Lifeguard timer runs to suspicionMax. A CI run saw exactly this (go-b suspected ts-b at
+ * 3.4 s and was still waiting at 10 s). That survivors do gossip their suspicions as
+ * confirmations is pinned deterministically in test/core/probe.test.ts.
+ */
 export function goDetectionDeadlineMs(config: PeerTimingConfig, n: number): number {
-  return goDetectionMs(config, n) + config.probeIntervalMs
+  return (
+    2 * (n - 1) * config.probeIntervalMs +
+    config.suspicionMaxTimeoutMult * suspicionMinMs(config, n) +
+    config.probeIntervalMs
+  )
 }
 
 /** Decodes the base64 `data` field of a message/remoteState event. */
