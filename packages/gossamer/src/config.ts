@@ -80,7 +80,11 @@ export interface NodeConfig {
   readonly antiEntropyRecordsPerSec: number
   /**
    * Rebalancing rate limit: records per second this node pulls while partitions stream to it
-   * (a token bucket in the replication driver; a positive integer, no "unlimited"). @default 2000
+   * (a token bucket in the replication driver; a positive integer, no "unlimited"). The default
+   * is above the ~10,000 records/s a move reaches on the development machine, so it does not
+   * lengthen moves: at 1M keys a limit of 2,000 stretched the move from 196 s to 1,158 s and the
+   * foreground suffered the whole time (docs/performance.md). Lower it to cap a bigger machine's
+   * streaming. @default 20000
    */
   readonly handoffRecordsPerSec: number
   /** Period of the replication driver's timer (deadlines, hint delivery, pacing). @default 50 */
@@ -187,7 +191,7 @@ export function defaultNodeConfig(): NodeConfig {
     reconnectIntervalMs: 10_000,
     antiEntropyIntervalMs: 60_000,
     antiEntropyRecordsPerSec: 20_000,
-    handoffRecordsPerSec: 2000,
+    handoffRecordsPerSec: 20_000,
     tickIntervalMs: 50,
     leaveOnShutdown: true,
     leaveTimeoutMs: 60_000,
