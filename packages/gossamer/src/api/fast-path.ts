@@ -58,6 +58,19 @@ const KV_PREFIX = '/v1/kv/'
 const KV_ROUTE = '/v1/kv/*'
 
 /**
+ * The key of a plain `/v1/kv/{key}` request target (no query string) when it is a valid key,
+ * else undefined (the route then answers, errors included).
+ */
+function plainKey(url: string | undefined, limits: InputLimits): string | undefined {
+  if (url === undefined || !url.startsWith(KV_PREFIX) || url.includes('?')) return undefined
+  try {
+    return validateKey(decodeComponent(url.slice(KV_PREFIX.length), 'key'), limits)
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Returns a handler that answers the request and returns true, or returns false without
  * touching the request or the response (the caller then hands it to Fastify).
  */
@@ -67,8 +80,6 @@ export function createFastPath(
   const put = createFastPut(deps)
   return (request, response) => {
     if (request.method !== 'GET') return request.method === 'PUT' && put(request, response)
-    const url = request.url
-    if (url === undefined || !url.startsWith(KV_PREFIX) || url.includes('?')) return false
     const headers = request.headers
     if (
       headers['if-none-match'] !== undefined ||
@@ -79,12 +90,8 @@ export function createFastPath(
       return false
     }
     const startedMs = performance.now()
-    let key: string
-    try {
-      key = validateKey(decodeComponent(url.slice(KV_PREFIX.length), 'key'), deps.limits)
-    } catch {
-      return false
-    }
+    const key = plainKey(request.url, deps.limits)
+    if (key === undefined) return false
     const record = deps.readLocal(key)
     if (record === undefined) return false
     const value = record.value
@@ -111,8 +118,6 @@ function createFastPut(
   deps: FastPathDeps,
 ): (request: IncomingMessage, response: ServerResponse) => boolean {
   return (request, response) => {
-    const url = request.url
-    if (url === undefined || !url.startsWith(KV_PREFIX) || url.includes('?')) return false
     const headers = request.headers
     const lengthText = headers['content-length']
     if (
@@ -133,12 +138,8 @@ function createFastPut(
       return false
     }
     const startedMs = performance.now()
-    let key: string
-    try {
-      key = validateKey(decodeComponent(url.slice(KV_PREFIX.length), 'key'), deps.limits)
-    } catch {
-      return false
-    }
+    const key = plainKey(request.url, deps.limits)
+    if (key === undefined) return false
     const contentTypeHeader = headers['content-type']
     const contentType = contentTypeHeader === '' ? undefined : contentTypeHeader
     const chunks: Buffer[] = []
