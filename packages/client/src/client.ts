@@ -12,6 +12,7 @@ import {
   ConnectionError,
   errorFromResponse,
   GossamerClientError,
+  InvalidRequestError,
   TimeoutError,
 } from './errors.ts'
 
@@ -258,6 +259,13 @@ export class GossamerClient {
 }
 
 function keyPath(key: string): string {
+  if (key === '.' || key === '..') {
+    // fetch removes dot segments from a path, even written %2E; the server refuses these keys.
+    throw new InvalidRequestError({
+      code: 'GOSSAMER_ERR_KEY_INVALID',
+      message: `key "${key}" is a URL dot segment, which HTTP clients remove from paths; use another key`,
+    })
+  }
   return `/v1/kv/${encodeURIComponent(key)}`
 }
 

@@ -121,6 +121,15 @@ describe('GossamerClient against a real node', () => {
       return true
     })
     await assert.rejects(client.get(''), InvalidRequestError)
+    for (const key of ['.', '..']) {
+      await assert.rejects(client.put(key, 'v'), (error) => {
+        assert.ok(error instanceof InvalidRequestError)
+        assert.equal((error as InvalidRequestError).code, 'GOSSAMER_ERR_KEY_INVALID')
+        return true
+      })
+    }
+    await client.put('..a', 'v')
+    assert.equal((await client.get('..a')).text(), 'v')
   })
 
   test('health and ready report the node state', async () => {

@@ -27,6 +27,14 @@ export function validateKey(key: unknown, limits: InputLimits): string {
     throw new GossamerError('GOSSAMER_ERR_KEY_INVALID', 'key must be a string')
   }
   if (key.length === 0) throw new GossamerError('GOSSAMER_ERR_KEY_INVALID', 'key must not be empty')
+  if (key === '.' || key === '..') {
+    // HTTP clients (WHATWG URL, curl) remove "." and ".." path segments, even as %2E: such a
+    // key could be written through a JSON body but never read back through a path.
+    throw new GossamerError(
+      'GOSSAMER_ERR_KEY_INVALID',
+      `key "${key}" is a URL dot segment, which HTTP clients remove from paths; use another key`,
+    )
+  }
   if (LONE_SURROGATE.test(key)) {
     throw new GossamerError('GOSSAMER_ERR_KEY_INVALID', 'key is not well-formed UTF-8')
   }

@@ -69,6 +69,31 @@ describe('errors and limits', () => {
     assertErrorShape(await h.app.inject({ url: '/get/key=' }), 'GOSSAMER_ERR_KEY_INVALID')
   })
 
+  test('the keys "." and ".." (URL dot segments) are 400 KEY_INVALID on every route', async () => {
+    for (const key of ['.', '..']) {
+      const responses = [
+        await h.app.inject({
+          method: 'PUT',
+          url: '/put',
+          payload: JSON.stringify({ key, value: 'v' }),
+        }),
+        await h.app.inject({ url: `/get?key=${key}` }),
+        await h.app.inject({ method: 'DELETE', url: `/delete?key=${key}` }),
+      ]
+      for (const response of responses) {
+        assertErrorShape(response, 'GOSSAMER_ERR_KEY_INVALID')
+        assert.match(response.json().error.message, /dot segment/)
+      }
+    }
+    // Keys that merely contain dots are ordinary keys.
+    for (const key of ['...', '.a', 'a.', 'a/./b']) {
+      const url = `/v1/kv/${encodeURIComponent(key)}`
+      const put = await h.app.inject({ method: 'PUT', url, payload: 'v' })
+      assert.ok(put.statusCode === 200 || put.statusCode === 201, put.body)
+      assert.equal((await h.app.inject({ url })).body, 'v')
+    }
+  })
+
   test('values longer than maxValueBytes are 413 VALUE_TOO_LARGE on every write route', async () => {
     const big = 'x'.repeat(17)
     const responses = [

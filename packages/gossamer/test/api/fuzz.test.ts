@@ -110,6 +110,16 @@ test('any written key and bytes read back identically through /v1/kv', async () 
     .filter((k) => Buffer.byteLength(k) <= 64)
   await fc.assert(
     fc.asyncProperty(key, fc.uint8Array({ maxLength: 256 }), async (k, bytes) => {
+      if (k === '.' || k === '..') {
+        // Dot segments cannot round-trip through a URL path; the JSON route refuses them.
+        const put = await h.app.inject({
+          method: 'PUT',
+          url: '/put',
+          payload: JSON.stringify({ key: k, value: 'v' }),
+        })
+        assert.equal(put.statusCode, 400, put.body)
+        return
+      }
       const url = `/v1/kv/${encodeURIComponent(k)}`
       const put = await h.app.inject({ method: 'PUT', url, payload: Buffer.from(bytes) })
       assert.ok(put.statusCode === 200 || put.statusCode === 201, put.body)
@@ -117,6 +127,13 @@ test('any written key and bytes read back identically through /v1/kv', async () 
       assert.deepEqual(new Uint8Array(get.rawPayload), bytes)
       assert.equal(get.headers.etag, put.headers.etag)
     }),
-    { numRuns: 200 },
+    {
+      numRuns: 200,
+      examples: [
+        ['.', new Uint8Array()],
+        ['..', new Uint8Array([1])],
+        ['...', new Uint8Array([2])],
+      ],
+    },
   )
 })
