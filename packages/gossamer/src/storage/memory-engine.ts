@@ -88,7 +88,9 @@ export class MemoryEngine implements Engine {
     this.#assertOpen()
     const encodedEntries = entries.map((entry) => {
       assertStorableKey(entry.key, this.#maxKeyBytes)
-      return encodeRecord(entry.record)
+      // Its own exact-size copy: encodeRecord returns a view into a shared slab, which a record
+      // held for the store's lifetime would pin.
+      return new Uint8Array(encodeRecord(entry.record))
     })
     const pending = new Map<string, StoredRecord | undefined>()
     const writes = new Map<string, Uint8Array>()

@@ -77,23 +77,24 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
     4 +
     value.length +
     CHECKSUM_BYTES
-  const bytes = new Uint8Array(byteCount)
-  const view = new DataView(bytes.buffer)
-  let offset = 0
-  view.setUint8(offset++, RECORD_FORMAT_VERSION)
-  view.setUint8(offset++, recordFlags(record))
-  view.setFloat64(offset, record.version.wallMs)
-  view.setUint32(offset + 8, record.version.logical)
-  offset = writeShortText(bytes, view, offset + 12, nodeIdBytes)
+  // A view into a shared slab (see `slabBytes`), written with straight-line stores: a fresh
+  // ArrayBuffer and DataView per record cost more than the encoding (and lmdb-js asks for the
+  // native address of every new ArrayBuffer it is given to write).
+  const bytes = slabBytes(byteCount)
+  bytes[0] = RECORD_FORMAT_VERSION
+  bytes[1] = recordFlags(record)
+  putF64(bytes, 2, record.version.wallMs)
+  putU32(bytes, 10, record.version.logical)
+  let offset = writeShortText(bytes, 14, nodeIdBytes)
   if (record.expiresAtMs !== undefined) {
-    view.setFloat64(offset, record.expiresAtMs)
+    putF64(bytes, offset, record.expiresAtMs)
     offset += 8
   }
-  if (contentTypeBytes !== undefined) offset = writeShortText(bytes, view, offset, contentTypeBytes)
-  view.setUint32(offset, value.length)
+  if (contentTypeBytes !== undefined) offset = writeShortText(bytes, offset, contentTypeBytes)
+  putU32(bytes, offset, value.length)
   bytes.set(value, offset + 4)
   offset += 4 + value.length
-  view.setUint32(offset, crc32c(bytes, 0, offset))
+  putU32(bytes, offset, crc32c(bytes, 0, offset))
   return bytes
 }
 
@@ -318,32 +319,54 @@ function assertShortText(bytes: Uint8Array, field: string): void {
   }
 }
 
-function writeShortText(target: Uint8Array, view: DataView, offset: number, text: Uint8Array) {
-  view.setUint16(offset, text.length)
+function writeShortText(target: Uint8Array, offset: number, text: Uint8Array) {
+  target[offset] = text.length >>> 8
+  target[offset + 1] = text.length & 0xff
   target.set(text, offset + 2)
   return offset + 2 + text.length
+}
+
+function putU32(bytes: Uint8Array, offset: number, n: number): void {
+  bytes[offset] = n >>> 24
+  bytes[offset + 1] = (n >>> 16) & 0xff
+  bytes[offset + 2] = (n >>> 8) & 0xff
+  bytes[offset + 3] = n & 0xff
+}
+
+function putF64(bytes: Uint8Array, offset: number, n: number): void {
+  scratchFloat[0] = n
+  if (isLittleEndian) {
+    for (let i = 0; i < 8; i++) bytes[offset + i] = scratchBytes[7 - i]!
+  } else {
+    for (let i = 0; i < 8; i++) bytes[offset + i] = scratchBytes[i]!
+  }
 }
 
 function hex32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`
 }
 
-// Small value copies are views into a shared slab, as Buffer's own pool does: a fresh
-// ArrayBuffer per read (an off-heap allocation tracked by the GC) cost more than the rest of
-// decoding. A held value keeps its slab (8 KiB) alive; values above half a slab get their own.
+// Small decoded values and encoded records are views into a shared slab, as Buffer's own pool
+// does: a fresh ArrayBuffer per record (an off-heap allocation tracked by the GC) cost more than
+// the rest of decoding or encoding. A slab is never written twice: a held view keeps its slab
+// (8 KiB) alive, and a new slab replaces a full one; anything above half a slab gets its own.
 const SLAB_BYTES = 8192
 let slab = new ArrayBuffer(SLAB_BYTES)
 let slabOffset = 0
 
-function copyOf(source: Uint8Array): Uint8Array {
-  const length = source.length
-  if (length > SLAB_BYTES >>> 1) return new Uint8Array(source)
+function slabBytes(length: number): Uint8Array {
+  if (length > SLAB_BYTES >>> 1) return new Uint8Array(length)
   if (slabOffset + length > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES)
     slabOffset = 0
   }
-  const copy = new Uint8Array(slab, slabOffset, length)
-  copy.set(source)
+  const bytes = new Uint8Array(slab, slabOffset, length)
   slabOffset += (length + 7) & ~7
+  return bytes
+}
+
+function copyOf(source: Uint8Array): Uint8Array {
+  const copy = slabBytes(source.length)
+  copy.set(source)
   return copy
 }
