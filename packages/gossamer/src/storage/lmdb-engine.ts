@@ -205,9 +205,62 @@ export class LmdbEngine implements Engine {
     return encoded === undefined ? undefined : decodeRecord(encoded, key)
   }
 
-  async write(entry: WriteEntry): Promise<WriteOutcome> {
-    const [outcome] = await this.writeBatch([entry])
-    return outcome!
+  /**
+   * `writeBatch` of one entry, without the batch's arrays, maps and sets (the local write path
+   * of every single-replica PUT comes here). Same rules, same errors.
+   */
+  write(entry: WriteEntry): Promise<WriteOutcome> {
+    let write: PreparedWrite
+    try {
+      assertStorableKey(entry.key, this.#maxKeyBytes)
+      const encoded = encodeRecord(entry.record)
+      write = {
+        entry,
+        keyBytes: Buffer.from(entry.key, 'utf8'),
+        encoded: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength),
+      }
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    let outcome: WriteOutcome
+    let indexEntry: Bytes | undefined
+    try {
+      const current = this.#current(write)
+      outcome = decideWrite(current, entry)
+      if (outcome.status !== 'applied') return Promise.resolve(outcome)
+      const index = this.partitionIndex
+      if (index !== undefined && (current === undefined || this.#removalsPending > 0)) {
+        indexEntry = indexKey(partitionOfChecked(index, entry.key), write.keyBytes)
+      }
+    } catch (error) {
+      return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
+    }
+    const key = entry.key
+    const done = () => {
+      if (this.#inFlight.get(key) === write) this.#inFlight.delete(key)
+    }
+    this.#inFlight.set(key, write)
+    let settled: Promise<unknown>
+    try {
+      const committed = this.#db.put(write.keyBytes, write.encoded)
+      settled =
+        indexEntry === undefined
+          ? committed
+          : Promise.all([committed, this.#db.put(indexEntry, EMPTY)])
+    } catch (error) {
+      done()
+      return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
+    }
+    return settled.then(
+      () => {
+        done()
+        return outcome
+      },
+      (error: unknown) => {
+        done()
+        throw asStorageError(error, 'writing 1 record(s)')
+      },
+    )
   }
 
   async writeBatch(entries: readonly WriteEntry[]): Promise<WriteOutcome[]> {
