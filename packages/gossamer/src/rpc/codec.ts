@@ -12,6 +12,8 @@
  * `{ ok: false }` and never throws. `FrameDecoder` reassembles frames from arbitrary TCP chunks
  * and reports oversized or malformed frames as errors, after which the connection must close.
  */
+
+import { slabBytes, slabCopy } from '../bytes/slab.ts'
 import type { Version } from '../hlc/version.ts'
 import type { StoredRecord } from '../storage/engine.ts'
 import { PayloadReader, PayloadWriter } from './payload.ts'
@@ -143,13 +145,14 @@ export function encodeFrame(
   }
   if (!Number.isInteger(method) || method < 0 || method > 0xffff)
     throw new RangeError('method must be a u16')
-  const out = new Uint8Array(FRAME_LENGTH_BYTES + FRAME_HEADER_BYTES + payload.length)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, FRAME_HEADER_BYTES + payload.length)
+  // A view into a shared slab (bytes/slab.ts): no ArrayBuffer of its own per frame.
+  const out = slabBytes(FRAME_LENGTH_BYTES + FRAME_HEADER_BYTES + payload.length)
+  putU32(out, 0, FRAME_HEADER_BYTES + payload.length)
   out[4] = frame.protocolVersion ?? RPC_PROTOCOL_VERSION
   out[5] = FRAME_KIND[frame.kind]
-  view.setUint32(6, requestId)
-  view.setUint16(10, method)
+  putU32(out, 6, requestId)
+  out[10] = method >>> 8
+  out[11] = method & 0xff
   out.set(payload, FRAME_LENGTH_BYTES + FRAME_HEADER_BYTES)
   return out
 }
@@ -204,8 +207,9 @@ export class FrameDecoder {
     if (this.#error !== undefined) return this.#error
     const available = this.#end - this.#start
     if (available < FRAME_LENGTH_BYTES) return { type: 'need-more' }
-    const view = new DataView(this.#buffer.buffer, this.#start, available)
-    const length = view.getUint32(0)
+    const b = this.#buffer
+    const start = this.#start
+    const length = u32At(b, start)
     if (length > this.maxFrameBytes) return this.#fail('oversized')
     if (length < FRAME_HEADER_BYTES) return this.#fail('too-short')
     if (available >= 5 && this.#buffer[this.#start + 4] !== RPC_PROTOCOL_VERSION)
@@ -216,10 +220,10 @@ export class FrameDecoder {
     const frame: Frame = {
       protocolVersion: this.#buffer[this.#start + 4]!,
       kind: KIND_BY_NUMBER[this.#buffer[this.#start + 5]!]!,
-      requestId: view.getUint32(6),
-      method: view.getUint16(10),
-      // Copy, so the frame outlives buffer reuse.
-      payload: this.#buffer.slice(this.#start + 12, this.#start + FRAME_LENGTH_BYTES + length),
+      requestId: u32At(b, start + 6),
+      method: (b[start + 10]! << 8) | b[start + 11]!,
+      // Copy, so the frame outlives buffer reuse (into a shared slab: bytes/slab.ts).
+      payload: slabCopy(b.subarray(start + 12, start + FRAME_LENGTH_BYTES + length)),
     }
     this.#start += FRAME_LENGTH_BYTES + length
     if (this.#start === this.#end) {
@@ -401,4 +405,15 @@ export function decodeRemoteError(payload: Uint8Array): DecodeResult<RemoteError
     },
     payload,
   )
+}
+
+function putU32(b: Uint8Array, at: number, value: number): void {
+  b[at] = value >>> 24
+  b[at + 1] = value >>> 16
+  b[at + 2] = value >>> 8
+  b[at + 3] = value
+}
+
+function u32At(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
 }

@@ -5,24 +5,34 @@
  * total from the outside: `run` turns any malformation into `{ ok: false }`.
  */
 
+import { asciiText, isAscii, slabCopy } from '../bytes/slab.ts'
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
- * Grows as needed; `finish` returns exactly the written bytes. Starts at 256 bytes, which holds
- * a replica put of a 100-byte value without growing (each growth is a copy).
+ * Grows as needed; `finish` returns exactly the written bytes (a view into a shared slab) and
+ * ends the writer. Writers borrow one spare 4 KiB scratch buffer, handed back by `finish`, so
+ * encoding a message allocates no `ArrayBuffer` of its own (docs/performance.md).
  */
 export class PayloadWriter {
-  #buffer = new Uint8Array(256)
-  #view = new DataView(this.#buffer.buffer)
+  #buffer: Uint8Array
   #at = 0
+
+  constructor() {
+    if (spare !== undefined) {
+      this.#buffer = spare
+      spare = undefined
+    } else {
+      this.#buffer = new Uint8Array(256)
+    }
+  }
 
   #reserve(extra: number): number {
     if (this.#at + extra > this.#buffer.length) {
       const next = new Uint8Array(Math.max(this.#buffer.length * 2, this.#at + extra))
       next.set(this.#buffer.subarray(0, this.#at))
       this.#buffer = next
-      this.#view = new DataView(next.buffer)
     }
     const at = this.#at
     this.#at += extra
@@ -30,21 +40,20 @@ export class PayloadWriter {
   }
 
   u8(value: number): void {
-    // NB: reserve first; it may replace the view.
     const at = this.#reserve(1)
-    this.#view.setUint8(at, value)
+    this.#buffer[at] = value
   }
 
   u16(value: number): void {
-    // NB: reserve first; it may replace the view.
     const at = this.#reserve(2)
-    this.#view.setUint16(at, value)
+    const b = this.#buffer
+    b[at] = value >>> 8
+    b[at + 1] = value
   }
 
   u32(value: number): void {
-    // NB: reserve first; it may replace the view.
     const at = this.#reserve(4)
-    this.#view.setUint32(at, value)
+    putU32(this.#buffer, at, value)
   }
 
   /** A non-negative safe integer as 8 bytes. Throws RangeError otherwise (a local bug). */
@@ -52,12 +61,20 @@ export class PayloadWriter {
     if (!Number.isSafeInteger(value) || value < 0)
       throw new RangeError('u64 must be a safe integer >= 0')
     const at = this.#reserve(8)
-    this.#view.setUint32(at, Math.floor(value / 2 ** 32))
-    this.#view.setUint32(at + 4, value % 2 ** 32)
+    putU32(this.#buffer, at, Math.floor(value / 2 ** 32))
+    putU32(this.#buffer, at + 4, value % 2 ** 32)
   }
 
   /** UTF-8 string of at most 65535 bytes (RangeError otherwise). */
   string(text: string): void {
+    if (text.length <= 0xffff && isAscii(text)) {
+      // ASCII (nearly every key and node id): its UTF-8 bytes are its char codes.
+      this.u16(text.length)
+      const at = this.#reserve(text.length)
+      const b = this.#buffer
+      for (let i = 0; i < text.length; i++) b[at + i] = text.charCodeAt(i)
+      return
+    }
     const bytes = encoder.encode(text)
     if (bytes.length > 0xffff) throw new RangeError('string over 65535 bytes')
     this.u16(bytes.length)
@@ -72,9 +89,27 @@ export class PayloadWriter {
     this.#buffer.set(value, at)
   }
 
+  /** The written bytes. The writer is empty afterwards (and may be used again). */
   finish(): Uint8Array {
-    return this.#buffer.slice(0, this.#at)
+    const out = slabCopy(this.#buffer.subarray(0, this.#at))
+    if (this.#buffer.length <= SPARE_BYTES_MAX) spare = this.#buffer
+    this.#buffer = EMPTY
+    this.#at = 0
+    return out
   }
+}
+
+// The scratch buffer writers borrow (one: writers run to `finish` without interleaving, and one
+// that does interleave just allocates its own).
+const SPARE_BYTES_MAX = 64 * 1024
+let spare: Uint8Array | undefined = new Uint8Array(4096)
+const EMPTY = new Uint8Array(0)
+
+function putU32(b: Uint8Array, at: number, value: number): void {
+  b[at] = value >>> 24
+  b[at + 1] = value >>> 16
+  b[at + 2] = value >>> 8
+  b[at + 3] = value
 }
 
 class MalformedPayload extends Error {}
@@ -82,12 +117,10 @@ class MalformedPayload extends Error {}
 /** Reads what `PayloadWriter` wrote; any misread aborts `run` with `{ ok: false }`. */
 export class PayloadReader {
   readonly #bytes: Uint8Array
-  readonly #view: DataView
   #at = 0
 
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   /** Runs a decode; a malformed payload becomes `{ ok: false }`. Other errors are bugs and propagate. */
@@ -117,20 +150,21 @@ export class PayloadReader {
   }
 
   u8(): number {
-    return this.#view.getUint8(this.#take(1))
+    return this.#bytes[this.#take(1)]!
   }
 
   u16(): number {
-    return this.#view.getUint16(this.#take(2))
+    const at = this.#take(2)
+    return (this.#bytes[at]! << 8) | this.#bytes[at + 1]!
   }
 
   u32(): number {
-    return this.#view.getUint32(this.#take(4))
+    return u32At(this.#bytes, this.#take(4))
   }
 
   u64(): number {
     const at = this.#take(8)
-    const value = this.#view.getUint32(at) * 2 ** 32 + this.#view.getUint32(at + 4)
+    const value = u32At(this.#bytes, at) * 2 ** 32 + u32At(this.#bytes, at + 4)
     if (!Number.isSafeInteger(value)) this.fail('u64 beyond safe integer')
     return value
   }
@@ -145,6 +179,8 @@ export class PayloadReader {
   string(): string {
     const length = this.u16()
     const at = this.#take(length)
+    const ascii = asciiText(this.#bytes, at, at + length)
+    if (ascii !== undefined) return ascii
     try {
       return decoder.decode(this.#bytes.subarray(at, at + length))
     } catch {
@@ -155,7 +191,7 @@ export class PayloadReader {
   bytes(): Uint8Array {
     const length = this.u32()
     const at = this.#take(length)
-    return this.#bytes.slice(at, at + length)
+    return slabCopy(this.#bytes.subarray(at, at + length))
   }
 
   /** A u32 item count, refused if the remaining bytes cannot hold that many items. */
@@ -164,4 +200,8 @@ export class PayloadReader {
     if (value * minItemBytes > this.#bytes.length - this.#at) this.fail('count exceeds payload')
     return value
   }
+}
+
+function u32At(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
 }

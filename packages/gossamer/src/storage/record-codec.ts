@@ -20,6 +20,7 @@
  * `StorageCorruptionError` (GOSSAMER_ERR_STORAGE_CORRUPT) on any mismatch: a torn or flipped
  * record is detected, never returned. Encoding rejects records that could not round-trip.
  */
+import { slabBytes, slabCopy } from '../bytes/slab.ts'
 import { isValidVersion } from '../hlc/version.ts'
 import { crc32c } from './crc32c.ts'
 import type { StoredRecord } from './engine.ts'
@@ -160,7 +161,7 @@ export function decodeRecord(bytes: Uint8Array, key?: string): StoredRecord {
   const isTombstone = (flags & FLAG_TOMBSTONE) !== 0
   if (isTombstone && valueLength !== 0) corrupt('tombstone with a value', key)
   // A copy: the caller may hold a reused buffer (lmdb-js) or mutate the result.
-  const value = copyOf(bytes.subarray(offset, bodyEnd))
+  const value = slabCopy(bytes.subarray(offset, bodyEnd))
   return buildRecord({ version, isTombstone, value, expiresAtMs, contentType })
 }
 
@@ -344,29 +345,4 @@ function putF64(bytes: Uint8Array, offset: number, n: number): void {
 
 function hex32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`
-}
-
-// Small decoded values and encoded records are views into a shared slab, as Buffer's own pool
-// does: a fresh ArrayBuffer per record (an off-heap allocation tracked by the GC) cost more than
-// the rest of decoding or encoding. A slab is never written twice: a held view keeps its slab
-// (8 KiB) alive, and a new slab replaces a full one; anything above half a slab gets its own.
-const SLAB_BYTES = 8192
-let slab = new ArrayBuffer(SLAB_BYTES)
-let slabOffset = 0
-
-function slabBytes(length: number): Uint8Array {
-  if (length > SLAB_BYTES >>> 1) return new Uint8Array(length)
-  if (slabOffset + length > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES)
-    slabOffset = 0
-  }
-  const bytes = new Uint8Array(slab, slabOffset, length)
-  slabOffset += (length + 7) & ~7
-  return bytes
-}
-
-function copyOf(source: Uint8Array): Uint8Array {
-  const copy = slabBytes(source.length)
-  copy.set(source)
-  return copy
 }
