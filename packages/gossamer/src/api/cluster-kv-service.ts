@@ -139,7 +139,7 @@ export class ClusterKvService implements KvApi {
     w?: Consistency | undefined
     r?: Consistency | undefined
   }): Promise<WriteResult> {
-    return this.#write({ ...options })
+    return this.#write(options)
   }
 
   delete(options: {

@@ -139,7 +139,8 @@ type Bytes = Buffer
 interface PreparedWrite {
   readonly entry: WriteEntry
   readonly keyBytes: Bytes
-  readonly encoded: Bytes
+  /** The encoded record; lmdb-js takes any Uint8Array as a value (see `#put`). */
+  readonly encoded: Uint8Array
 }
 
 /** An `Engine` stored in an LMDB environment. Open with {@link LmdbEngine.open}. */
@@ -213,11 +214,11 @@ export class LmdbEngine implements Engine {
     let write: PreparedWrite
     try {
       assertStorableKey(entry.key, this.#maxKeyBytes)
-      const encoded = encodeRecord(entry.record)
+      // lmdb-js takes any Uint8Array: no Buffer wrapper around the encoded record.
       write = {
         entry,
         keyBytes: Buffer.from(entry.key, 'utf8'),
-        encoded: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength),
+        encoded: encodeRecord(entry.record),
       }
     } catch (error) {
       return Promise.reject(error)
@@ -242,7 +243,7 @@ export class LmdbEngine implements Engine {
     this.#inFlight.set(key, write)
     let settled: Promise<unknown>
     try {
-      const committed = this.#db.put(write.keyBytes, write.encoded)
+      const committed = this.#put(write)
       settled =
         indexEntry === undefined
           ? committed
@@ -267,11 +268,10 @@ export class LmdbEngine implements Engine {
     // Validate and encode first: nothing that can throw for bad input runs inside the commit.
     const prepared = entries.map((entry): PreparedWrite => {
       assertStorableKey(entry.key, this.#maxKeyBytes)
-      const encoded = encodeRecord(entry.record)
       return {
         entry,
         keyBytes: Buffer.from(entry.key, 'utf8'),
-        encoded: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength),
+        encoded: encodeRecord(entry.record),
       }
     })
     if (prepared.length === 0) return []
@@ -452,11 +452,17 @@ export class LmdbEngine implements Engine {
   ): Promise<unknown> {
     const committed: Array<Promise<unknown>> = []
     writes.forEach((write, i) => {
-      committed.push(this.#db.put(write.keyBytes, write.encoded))
+      committed.push(this.#put(write))
       const key = indexKeys?.[i]
       if (key !== undefined) committed.push(this.#db.put(key, EMPTY))
     })
     return committed.length === 1 ? committed[0]! : Promise.all(committed)
+  }
+
+  // lmdb-js writes any Uint8Array value (its `put` checks `instanceof Uint8Array`, not Buffer),
+  // so the encoded record goes in without a Buffer wrapper; its typing says Buffer.
+  #put(write: PreparedWrite): Promise<boolean> {
+    return this.#db.put(write.keyBytes, write.encoded as Bytes)
   }
 
   // Runs a removal transaction, counted while queued (see the file header).
