@@ -157,11 +157,15 @@ function createFastPut(
           const version = formatVersion(result.version)
           const status = result.previous === undefined ? 201 : 200
           const body = putResponseBody(key, version)
-          response.writeHead(status, {
-            etag: `"${version}"`,
-            'content-type': JSON_CONTENT_TYPE,
-            'content-length': String(Buffer.byteLength(body)),
-          })
+          // A flat [name, value, ...] list: no headers object per response.
+          response.writeHead(status, [
+            'etag',
+            `"${version}"`,
+            'content-type',
+            JSON_CONTENT_TYPE,
+            'content-length',
+            String(Buffer.byteLength(body)),
+          ])
           response.end(body)
           observe(deps, 'PUT', status, startedMs)
         },
