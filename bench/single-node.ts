@@ -107,6 +107,18 @@ try {
   const ratio = (op: 'GET' | 'PUT') =>
     median(results.gossamer![op].map((r) => r.opsPerSec)) /
     median(results.bare![op].map((r) => r.opsPerSec))
+  // Each run's two measurements ran back to back, so their ratio shares the machine's state of
+  // that moment; on this shared VM throughput drifts by ±30 % between minutes (see the min–max).
+  const pairRatios = (op: 'GET' | 'PUT') =>
+    results.gossamer![op].map((g, i) => g.opsPerSec / results.bare![op][i]!.opsPerSec)
+  const cpuRatio = (op: 'GET' | 'PUT') => {
+    const perRequest = (r: RunResult) => r.serverCpuSec / Math.max(1, r.opsPerSec * durationSec)
+    return median(results.bare![op].map(perRequest)) / median(results.gossamer![op].map(perRequest))
+  }
+  const pairText = (op: 'GET' | 'PUT') =>
+    `${op} median ${median(pairRatios(op)).toFixed(2)} (runs: ${pairRatios(op)
+      .map((r) => r.toFixed(2))
+      .join(', ')})`
   const date = new Date().toISOString()
   const loadAfter = os.loadavg()
   const loadText = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ')
@@ -126,6 +138,9 @@ try {
     row('bare fastify+lmdb', 'PUT (lmdb sync commit)', results.bare!.PUT),
     '',
     `Ratio gossamer / bare: GET ${ratio('GET').toFixed(2)}, PUT ${ratio('PUT').toFixed(2)} (target >= 0.85 for both).`,
+    '',
+    `Per-run ratios (gossamer / bare of the two back-to-back measurements of one run): ${pairText('GET')}; ${pairText('PUT')}.`,
+    `Server CPU per request, bare / gossamer (medians): GET ${cpuRatio('GET').toFixed(2)}, PUT ${cpuRatio('PUT').toFixed(2)}.`,
     '',
   ].join('\n')
   const file = join('bench', 'results', `${date.slice(0, 10)}-single-node.md`)
