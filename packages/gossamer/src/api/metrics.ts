@@ -38,6 +38,8 @@ export interface ReplicationMetricsSource {
   readonly handoffRecords: number
   readonly handoffBytes: number
   readonly handoffPartitions: number
+  /** Partition pushes started by this node as an old replica whose receivers stopped pulling. */
+  readonly handoffDrains: number
   /** Partitions still to stream in to this node (pending or receiving). */
   readonly handoffInboundPending: number
   /** Partitions this node still holds for receivers that have not reported done. */
@@ -226,6 +228,11 @@ export class NodeMetrics {
       'gossamer_handoff_partitions_total',
       'Inbound partition transfers finished by rebalancing.',
       (s) => s.handoffPartitions,
+    )
+    gauge(
+      'gossamer_handoff_drains_total',
+      'Partitions this node pushed to their new replicas because those stopped pulling them.',
+      (s) => s.handoffDrains,
     )
     gauge(
       'gossamer_handoff_inbound_partitions',

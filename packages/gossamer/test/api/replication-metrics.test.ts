@@ -21,6 +21,7 @@ function source(overrides: Partial<ReplicationMetricsSource> = {}): ReplicationM
     handoffRecords: 0,
     handoffBytes: 0,
     handoffPartitions: 0,
+    handoffDrains: 0,
     handoffInboundPending: 0,
     handoffOutboundPending: 0,
     antiEntropy: { rounds: 0, repaired: 0 },
@@ -48,5 +49,10 @@ describe('api/metrics: replication', () => {
     const second = await metrics.registry.metrics()
     assert.equal(sample(second, 'gossamer_hints_retargeted_total'), 9)
     assert.equal(sample(second, 'gossamer_hints_dropped_total'), 5)
+  })
+  it('exports the hand-off drains counter', async () => {
+    const metrics = new NodeMetrics({ defaultMetrics: false })
+    metrics.registerReplication(() => source({ handoffDrains: 6 }))
+    assert.equal(sample(await metrics.registry.metrics(), 'gossamer_handoff_drains_total'), 6)
   })
 })
