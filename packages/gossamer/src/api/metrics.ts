@@ -38,7 +38,7 @@ export interface ReplicationMetricsSource {
   readonly handoffRecords: number
   readonly handoffBytes: number
   readonly handoffPartitions: number
-  /** Partition pushes started by this node as an old replica whose receivers stopped pulling. */
+  /** Partition pushes started by this node as an old replica whose hand-off waited too long. */
   readonly handoffDrains: number
   /** Partitions still to stream in to this node (pending or receiving). */
   readonly handoffInboundPending: number
@@ -231,7 +231,7 @@ export class NodeMetrics {
     )
     gauge(
       'gossamer_handoff_drains_total',
-      'Partitions this node pushed to their new replicas because those stopped pulling them.',
+      'Partitions this node pushed to their new replicas because the hand-off waited too long.',
       (s) => s.handoffDrains,
     )
     gauge(

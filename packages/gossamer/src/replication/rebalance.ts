@@ -39,8 +39,6 @@ import type {
   Outgoing,
 } from './messages.ts'
 
-const NO_RECEIVERS: ReadonlySet<string> = new Set()
-
 /** One partition moving to a new replica. */
 export interface PartitionMove {
   readonly partition: number
@@ -433,11 +431,6 @@ export class Rebalance {
   /** Handoff state of a partition on this node (undefined when it is not moving here or away). */
   stateOf(partition: number): HandoffState | undefined {
     return this.#inbound.get(partition)?.state ?? this.#outbound.get(partition)?.state
-  }
-
-  /** The new replicas an outbound partition still waits for (empty when none). */
-  receiversAwaited(partition: number): ReadonlySet<string> {
-    return this.#outbound.get(partition)?.awaiting ?? NO_RECEIVERS
   }
 
   #inboundInOrder(): Inbound[] {

@@ -229,7 +229,6 @@ export class SimNode {
   #storeWasEmpty = true
   #rejoinedAfterRemoval = false
   readonly #handOffSinceMs = new Map<number, number>()
-  readonly #lastPullMs = new Map<string, number>()
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
   #onGone: (() => void) | undefined
@@ -278,7 +277,6 @@ export class SimNode {
     this.#storeWasEmpty = this.engine.stats().keyCount === 0
     this.#applied = undefined
     this.#handOffSinceMs.clear()
-    this.#lastPullMs.clear()
     this.#draining.clear()
     this.#nextDrainCheckMs = 0
     this.#broadcasts = []
@@ -651,23 +649,14 @@ export class SimNode {
         continue
       }
       const since = this.#handOffSinceMs.get(p)
-      if (since === undefined || this.#receiverPulledSince(p, nowMs - waitMs)) {
-        this.#handOffSinceMs.set(p, nowMs)
-      } else if (
+      if (since === undefined) this.#handOffSinceMs.set(p, nowMs)
+      else if (
         nowMs - since >= waitMs &&
         !this.#draining.has(p) &&
         this.#draining.size < DRAINS_MAX
       )
         this.#drainPartition(placement, p)
     }
-  }
-
-  // The driver's #receiverPulledSince.
-  #receiverPulledSince(partition: number, sinceMs: number): boolean {
-    for (const receiver of this.rebalance.receiversAwaited(partition)) {
-      if ((this.#lastPullMs.get(receiver) ?? -Infinity) >= sinceMs) return true
-    }
-    return false
   }
 
   #drainPartition(placement: Placement, partition: number): void {
@@ -690,11 +679,7 @@ export class SimNode {
       isOk &&= ok
       if (--waiting > 0) return
       this.#draining.delete(partition)
-      if (!isOk) {
-        // As the driver: a failed drain waits a full period again.
-        this.#handOffSinceMs.set(partition, this.wallMs())
-        return
-      }
+      if (!isOk) return
       this.stats.partitionsDrained++
       this.#world.log(`${this.name} drained partition ${partition}`)
       this.#runRebalance(this.rebalance.completeHandOff(partition))
@@ -1014,7 +999,6 @@ export class SimNode {
         break
       }
       case 'handoff-request': {
-        this.#lastPullMs.set(from, this.wallMs())
         const answer = answerHandoffRequest({
           store: this.#partitions.reader(message.partition, this.engine),
           request: message,

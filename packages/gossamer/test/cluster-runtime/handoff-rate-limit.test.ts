@@ -7,7 +7,15 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { handoffPacing } from '../../src/cluster/runtime/replication-driver.ts'
-import { FAST, get, localValue, put, replicasOf, TestCluster, waitFor } from './helpers.ts'
+import {
+  FAST,
+  get,
+  localValue,
+  replicasOf,
+  startLoadedCluster,
+  TestCluster,
+  waitFor,
+} from './helpers.ts'
 
 const KEYS = 3000
 const LIMIT = 1000 // records per second
@@ -22,19 +30,7 @@ describe('cluster runtime: handoff rate limit', { timeout: 120_000 }, () => {
   test('a joining node streams no faster than handoffRecordsPerSec, and gets every key', async (t) => {
     const cluster = new TestCluster({ handoffRecordsPerSec: LIMIT })
     clusters.push(cluster)
-    for (const name of ['a', 'b', 'c']) await cluster.start(name)
-    await cluster.waitMembers(['a', 'b', 'c'])
-    await cluster.waitReady()
-    const nodes = [...cluster.nodes.values()]
-    // 20 writers at once, each a bounded loop over its share of the keys.
-    await Promise.all(
-      Array.from({ length: 20 }, async (_, w) => {
-        for (let i = w; i < KEYS; i += 20) {
-          const result = await put(nodes[i % nodes.length]!, `k-${i}`, `v-${i}`, 'all')
-          assert.equal(result.status, 200, JSON.stringify(result.body))
-        }
-      }),
-    )
+    const nodes = await startLoadedCluster(cluster, KEYS)
 
     const d = await cluster.start('d')
     const stats = d.cluster.driver.stats

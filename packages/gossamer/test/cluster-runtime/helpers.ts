@@ -167,3 +167,27 @@ export function replicasOf(node: GossamerNode, key: string): string[] {
   const placement = node.cluster.placement
   return placement.preferenceList(placement.partitionOf(key))
 }
+
+/**
+ * Starts nodes a, b and c in `cluster`, waits until they are members and ready, and writes
+ * `k-i` = `v-i` for i < `keys` at w=all from 20 concurrent writers (bounded loops). Returns the
+ * three nodes.
+ */
+export async function startLoadedCluster(
+  cluster: TestCluster,
+  keys: number,
+): Promise<GossamerNode[]> {
+  for (const name of ['a', 'b', 'c']) await cluster.start(name)
+  await cluster.waitMembers(['a', 'b', 'c'])
+  await cluster.waitReady()
+  const nodes = [...cluster.nodes.values()]
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, w) => {
+      for (let i = w; i < keys; i += 20) {
+        const result = await put(nodes[i % nodes.length]!, `k-${i}`, `v-${i}`, 'all')
+        if (result.status !== 200) throw new Error(`put k-${i}: ${JSON.stringify(result.body)}`)
+      }
+    }),
+  )
+  return nodes
+}

@@ -140,8 +140,8 @@ export interface ReplicationStats {
   /** Inbound partition transfers this node finished (last page received). */
   handoffPartitions: number
   /**
-   * Partition pushes this node started as an old replica whose receivers stopped pulling for
-   * the hand-off wait (`#drainStuckHandOffs`); 0 in a move that progresses.
+   * Partition pushes this node started as an old replica whose hand-off waited longer than
+   * max(10 s, 2 × requestTimeoutMs) (`#drainStuckHandOffs`).
    */
   handoffDrains: number
   partitionsDropped: number
@@ -217,8 +217,6 @@ export class ReplicationDriver {
   #timer: ReturnType<typeof setInterval> | undefined
   #placement: Placement | undefined
   readonly #handOffSinceMs = new Map<number, number>()
-  // When each node last asked this node for a handoff page (a receiver making progress).
-  readonly #lastPullMs = new Map<string, number>()
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
   // Handoff pacing (I/O side; the rebalance core stays unaware): a token bucket refilled every
@@ -620,7 +618,6 @@ export class ReplicationDriver {
         return step.send.find((out) => out.to === from)?.message
       }
       case 'handoff-request':
-        this.#lastPullMs.set(from, nowMs)
         return answerHandoffRequest({
           store: this.#index.reader(message.partition, this.#c.engine),
           request: message,
@@ -993,12 +990,8 @@ export class ReplicationDriver {
         continue
       }
       const since = this.#handOffSinceMs.get(p)
-      if (since === undefined || this.#receiverPulledSince(p, nowMs - this.#handOffWaitMs())) {
-        // Not stuck: just handed off, or a receiver is still pulling pages from this node (a
-        // large or rate-limited move takes long; pushing the partition to it meanwhile would
-        // only repeat the stream, for as long as the move lasts).
-        this.#handOffSinceMs.set(p, nowMs)
-      } else if (
+      if (since === undefined) this.#handOffSinceMs.set(p, nowMs)
+      else if (
         nowMs - since >= this.#handOffWaitMs() &&
         !this.#draining.has(p) &&
         this.#draining.size < DRAINS_MAX
@@ -1008,25 +1001,13 @@ export class ReplicationDriver {
         this.#drainPartition(p)
           .then((done) => {
             if (done) this.#runRebalance(this.#rebalance.completeHandOff(p))
-            // A failed drain waits a full period again before the next attempt.
-            else this.#handOffSinceMs.set(p, this.#now())
           })
-          .catch((error: unknown) => {
-            this.#handOffSinceMs.set(p, this.#now())
-            this.#c.logger.debug({ err: error, partition: p }, 'drain failed')
-          })
+          .catch((error: unknown) =>
+            this.#c.logger.debug({ err: error, partition: p }, 'drain failed'),
+          )
           .finally(() => this.#draining.delete(p))
       }
     }
-  }
-
-  // True when one of the receivers `partition` waits for asked this node for a handoff page
-  // at or after `sinceMs`.
-  #receiverPulledSince(partition: number, sinceMs: number): boolean {
-    for (const receiver of this.#rebalance.receiversAwaited(partition)) {
-      if ((this.#lastPullMs.get(receiver) ?? -Infinity) >= sinceMs) return true
-    }
-    return false
   }
 
   #handOffWaitMs(): number {
