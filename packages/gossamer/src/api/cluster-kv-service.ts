@@ -139,33 +139,6 @@ export class ClusterKvService implements KvApi {
     w?: Consistency | undefined
     r?: Consistency | undefined
   }): Promise<WriteResult> {
-    const preconditions = options.preconditions
-    if (
-      this.#isHealthy &&
-      preconditions?.ifMatch === undefined &&
-      preconditions?.ifNoneMatch === undefined
-    ) {
-      // A blind put on the key's only replica: no read first, and one promise step (this is the
-      // single-node PUT path: docs/performance.md). Same answers as `#write`, and like it,
-      // anything thrown becomes a rejection.
-      try {
-        const placement = this.#placement()
-        if (isSoleReplica(placement, placement.partitionOf(options.key), this.#self)) {
-          return this.#coordinator
-            .write({
-              key: options.key,
-              value: options.value,
-              expiresAtMs: options.expiresAtMs,
-              contentType: options.contentType,
-              condition: undefined,
-              w: options.w ?? 'quorum',
-            })
-            .then((result) => this.#written(result, undefined, true))
-        }
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
     return this.#write(options)
   }
 
@@ -223,15 +196,6 @@ export class ClusterKvService implements KvApi {
       condition,
       w: options.w ?? 'quorum',
     })
-    return this.#written(result, previous, previousFromWrite)
-  }
-
-  // A coordinated write's answer: its version and the live record it replaced, or the error.
-  #written(
-    result: Awaited<ReturnType<ClusterCoordinator['write']>>,
-    previous: LiveRecord | undefined,
-    previousFromWrite: boolean,
-  ): WriteResult {
     if (!result.ok) {
       if (
         (result.clockSkewRefusals ?? 0) > 0 &&

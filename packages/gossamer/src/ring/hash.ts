@@ -6,6 +6,7 @@
  * bump the version and come with a data migration. Test vectors in `test/ring/hash.test.ts` pin
  * the output. Pure TypeScript (no `node:crypto`), so the simulator and production agree exactly.
  */
+import { isAscii } from '../bytes/slab.ts'
 
 /** Version of the key → partition hash. Stored with cluster metadata; bump only with a migration. */
 export const KEY_HASH_VERSION = 1
@@ -45,21 +46,28 @@ export function murmur3x86_32(bytes: Uint8Array, seed: number): number {
   const blockEnd = length - (length % 4)
   let h = seed >>> 0
   for (let i = 0; i < blockEnd; i += 4) {
-    const k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)
-    h ^= mixBlock(k)
-    h = rotl32(h, 13)
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    h = mixRound(
+      h,
+      bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24),
+    )
   }
   const rest = length & 3
-  if (rest > 0) {
-    let tail = 0
-    if (rest === 3) tail ^= bytes[blockEnd + 2]! << 16
-    if (rest >= 2) tail ^= bytes[blockEnd + 1]! << 8
-    tail ^= bytes[blockEnd]!
-    h ^= mixBlock(tail)
-  }
-  h ^= length
-  return fmix32(h)
+  let tail = 0
+  if (rest === 3) tail ^= bytes[blockEnd + 2]! << 16
+  if (rest >= 2) tail ^= bytes[blockEnd + 1]! << 8
+  if (rest >= 1) tail ^= bytes[blockEnd]!
+  return finish(h, tail, rest, length)
+}
+
+// One 4-byte block folded into the running hash.
+function mixRound(h: number, k: number): number {
+  const mixed = rotl32(h ^ mixBlock(k), 13)
+  return (Math.imul(mixed, 5) + 0xe6546b64) | 0
+}
+
+// The tail block (when there is one), the length and the final avalanche.
+function finish(h: number, tail: number, rest: number, length: number): number {
+  return fmix32((rest > 0 ? h ^ mixBlock(tail) : h) ^ length)
 }
 
 /** UTF-8 bytes of a string (the one encoding every hash in the ring uses). */
@@ -76,34 +84,24 @@ export function keyHash(key: string): number {
     : murmur3x86_32(utf8Bytes(key), KEY_HASH_SEED)
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false
-  return true
-}
-
 /** `murmur3x86_32` of an ASCII string's bytes (its char codes), read without encoding. */
 function murmur3x86_32Ascii(text: string, seed: number): number {
   const length = text.length
   const blockEnd = length - (length % 4)
   let h = seed >>> 0
   for (let i = 0; i < blockEnd; i += 4) {
-    const k =
+    h = mixRound(
+      h,
       text.charCodeAt(i) |
-      (text.charCodeAt(i + 1) << 8) |
-      (text.charCodeAt(i + 2) << 16) |
-      (text.charCodeAt(i + 3) << 24)
-    h ^= mixBlock(k)
-    h = rotl32(h, 13)
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+        (text.charCodeAt(i + 1) << 8) |
+        (text.charCodeAt(i + 2) << 16) |
+        (text.charCodeAt(i + 3) << 24),
+    )
   }
   const rest = length & 3
-  if (rest > 0) {
-    let tail = 0
-    if (rest === 3) tail ^= text.charCodeAt(blockEnd + 2) << 16
-    if (rest >= 2) tail ^= text.charCodeAt(blockEnd + 1) << 8
-    tail ^= text.charCodeAt(blockEnd)
-    h ^= mixBlock(tail)
-  }
-  h ^= length
-  return fmix32(h)
+  let tail = 0
+  if (rest === 3) tail ^= text.charCodeAt(blockEnd + 2) << 16
+  if (rest >= 2) tail ^= text.charCodeAt(blockEnd + 1) << 8
+  if (rest >= 1) tail ^= text.charCodeAt(blockEnd)
+  return finish(h, tail, rest, length)
 }

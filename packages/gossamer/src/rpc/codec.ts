@@ -13,6 +13,7 @@
  * and reports oversized or malformed frames as errors, after which the connection must close.
  */
 
+import { putU16, putU32, u16At, u32At } from '../bytes/big-endian.ts'
 import { slabBytes, slabCopy } from '../bytes/slab.ts'
 import type { Version } from '../hlc/version.ts'
 import type { StoredRecord } from '../storage/engine.ts'
@@ -151,8 +152,7 @@ export function encodeFrame(
   out[4] = frame.protocolVersion ?? RPC_PROTOCOL_VERSION
   out[5] = FRAME_KIND[frame.kind]
   putU32(out, 6, requestId)
-  out[10] = method >>> 8
-  out[11] = method & 0xff
+  putU16(out, 10, method)
   out.set(payload, FRAME_LENGTH_BYTES + FRAME_HEADER_BYTES)
   return out
 }
@@ -221,7 +221,7 @@ export class FrameDecoder {
       protocolVersion: this.#buffer[this.#start + 4]!,
       kind: KIND_BY_NUMBER[this.#buffer[this.#start + 5]!]!,
       requestId: u32At(b, start + 6),
-      method: (b[start + 10]! << 8) | b[start + 11]!,
+      method: u16At(b, start + 10),
       // Copy, so the frame outlives buffer reuse (into a shared slab: bytes/slab.ts).
       payload: slabCopy(b.subarray(start + 12, start + FRAME_LENGTH_BYTES + length)),
     }
@@ -405,15 +405,4 @@ export function decodeRemoteError(payload: Uint8Array): DecodeResult<RemoteError
     },
     payload,
   )
-}
-
-function putU32(b: Uint8Array, at: number, value: number): void {
-  b[at] = value >>> 24
-  b[at + 1] = value >>> 16
-  b[at + 2] = value >>> 8
-  b[at + 3] = value
-}
-
-function u32At(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
 }

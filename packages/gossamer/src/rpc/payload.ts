@@ -5,6 +5,7 @@
  * total from the outside: `run` turns any malformation into `{ ok: false }`.
  */
 
+import { putU16, putU32, u16At, u32At } from '../bytes/big-endian.ts'
 import { asciiText, isAscii, slabCopy } from '../bytes/slab.ts'
 
 const encoder = new TextEncoder()
@@ -45,10 +46,8 @@ export class PayloadWriter {
   }
 
   u16(value: number): void {
-    const at = this.#reserve(2)
-    const b = this.#buffer
-    b[at] = value >>> 8
-    b[at + 1] = value
+    const at = this.#reserve(2) // first: it may replace the buffer
+    putU16(this.#buffer, at, value)
   }
 
   u32(value: number): void {
@@ -105,13 +104,6 @@ const SPARE_BYTES_MAX = 64 * 1024
 let spare: Uint8Array | undefined = new Uint8Array(4096)
 const EMPTY = new Uint8Array(0)
 
-function putU32(b: Uint8Array, at: number, value: number): void {
-  b[at] = value >>> 24
-  b[at + 1] = value >>> 16
-  b[at + 2] = value >>> 8
-  b[at + 3] = value
-}
-
 class MalformedPayload extends Error {}
 
 /** Reads what `PayloadWriter` wrote; any misread aborts `run` with `{ ok: false }`. */
@@ -154,8 +146,7 @@ export class PayloadReader {
   }
 
   u16(): number {
-    const at = this.#take(2)
-    return (this.#bytes[at]! << 8) | this.#bytes[at + 1]!
+    return u16At(this.#bytes, this.#take(2))
   }
 
   u32(): number {
@@ -200,8 +191,4 @@ export class PayloadReader {
     if (value * minItemBytes > this.#bytes.length - this.#at) this.fail('count exceeds payload')
     return value
   }
-}
-
-function u32At(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
 }

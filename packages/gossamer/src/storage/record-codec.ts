@@ -20,6 +20,7 @@
  * `StorageCorruptionError` (GOSSAMER_ERR_STORAGE_CORRUPT) on any mismatch: a torn or flipped
  * record is detected, never returned. Encoding rejects records that could not round-trip.
  */
+import { putU16, putU32, u16At, u32At } from '../bytes/big-endian.ts'
 import { slabBytes, slabCopy } from '../bytes/slab.ts'
 import { isValidVersion } from '../hlc/version.ts'
 import { crc32c } from './crc32c.ts'
@@ -173,20 +174,6 @@ function overrun(length: number): string {
   return `field of ${length} bytes overruns the record`
 }
 
-function u16At(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! << 8) | bytes[offset + 1]!
-}
-
-function u32At(bytes: Uint8Array, offset: number): number {
-  return (
-    ((bytes[offset]! << 24) |
-      (bytes[offset + 1]! << 16) |
-      (bytes[offset + 2]! << 8) |
-      bytes[offset + 3]!) >>>
-    0
-  )
-}
-
 // Big-endian float64 through a scratch buffer (the platform's own byte order is detected once).
 const scratchBytes = new Uint8Array(8)
 const scratchFloat = new Float64Array(scratchBytes.buffer)
@@ -321,17 +308,9 @@ function assertShortText(bytes: Uint8Array, field: string): void {
 }
 
 function writeShortText(target: Uint8Array, offset: number, text: Uint8Array) {
-  target[offset] = text.length >>> 8
-  target[offset + 1] = text.length & 0xff
+  putU16(target, offset, text.length)
   target.set(text, offset + 2)
   return offset + 2 + text.length
-}
-
-function putU32(bytes: Uint8Array, offset: number, n: number): void {
-  bytes[offset] = n >>> 24
-  bytes[offset + 1] = (n >>> 16) & 0xff
-  bytes[offset + 2] = (n >>> 8) & 0xff
-  bytes[offset + 3] = n & 0xff
 }
 
 function putF64(bytes: Uint8Array, offset: number, n: number): void {

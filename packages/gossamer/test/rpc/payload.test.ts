@@ -94,3 +94,29 @@ test('text over 65535 bytes is refused, ASCII or not', () => {
   w.string(max)
   assert.equal(new PayloadReader(w.finish()).string(), max)
 })
+
+test('a write that grows the buffer lands in the grown buffer, at every fill level', () => {
+  // Each primitive reserves first (growth may replace the buffer) and writes after. A payload
+  // over 64 KiB is not kept as the shared scratch buffer, so the writer after it starts from a
+  // fresh 256-byte buffer: fill it to every length across its first growths, then write each
+  // primitive at the edge.
+  const big = new Uint8Array(70_000)
+  for (let fill = 0; fill < 600; fill += 1) {
+    const reset = new PayloadWriter()
+    reset.bytes(big)
+    reset.finish()
+    const w = new PayloadWriter()
+    w.bytes(new Uint8Array(fill))
+    w.u16(0xabcd)
+    w.u32(0x89abcdef)
+    w.u64(2 ** 40 + 7)
+    w.string('key')
+    w.u8(0x7f)
+    const r = new PayloadReader(w.finish())
+    const values = r.run(() => [r.bytes().length, r.u16(), r.u32(), r.u64(), r.string(), r.u8()])
+    assert.deepEqual(values, {
+      ok: true,
+      value: [fill, 0xabcd, 0x89abcdef, 2 ** 40 + 7, 'key', 0x7f],
+    })
+  }
+})
