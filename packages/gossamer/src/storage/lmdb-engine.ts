@@ -213,13 +213,7 @@ export class LmdbEngine implements Engine {
   write(entry: WriteEntry): Promise<WriteOutcome> {
     let write: PreparedWrite
     try {
-      assertStorableKey(entry.key, this.#maxKeyBytes)
-      // lmdb-js takes any Uint8Array: no Buffer wrapper around the encoded record.
-      write = {
-        entry,
-        keyBytes: Buffer.from(entry.key, 'utf8'),
-        encoded: encodeRecord(entry.record),
-      }
+      write = this.#prepare(entry)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -229,10 +223,7 @@ export class LmdbEngine implements Engine {
       const current = this.#current(write)
       outcome = decideWrite(current, entry)
       if (outcome.status !== 'applied') return Promise.resolve(outcome)
-      const index = this.partitionIndex
-      if (index !== undefined && (current === undefined || this.#removalsPending > 0)) {
-        indexEntry = indexKey(partitionOfChecked(index, entry.key), write.keyBytes)
-      }
+      indexEntry = this.#indexEntryOf(write, current === undefined)
     } catch (error) {
       return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
     }
@@ -266,26 +257,15 @@ export class LmdbEngine implements Engine {
 
   async writeBatch(entries: readonly WriteEntry[]): Promise<WriteOutcome[]> {
     // Validate and encode first: nothing that can throw for bad input runs inside the commit.
-    const prepared = entries.map((entry): PreparedWrite => {
-      assertStorableKey(entry.key, this.#maxKeyBytes)
-      return {
-        entry,
-        keyBytes: Buffer.from(entry.key, 'utf8'),
-        encoded: encodeRecord(entry.record),
-      }
-    })
+    const prepared = entries.map((entry) => this.#prepare(entry))
     if (prepared.length === 0) return []
     let decided: { outcomes: WriteOutcome[]; writes: PreparedWrite[]; isNew: Set<string> }
     let indexKeys: Array<Bytes | undefined> | undefined
     try {
       decided = this.#decide(prepared)
-      const index = this.partitionIndex
-      const indexAll = this.#removalsPending > 0
-      if (index !== undefined) {
+      if (this.partitionIndex !== undefined) {
         indexKeys = decided.writes.map((write) =>
-          indexAll || decided.isNew.has(write.entry.key)
-            ? indexKey(partitionOfChecked(index, write.entry.key), write.keyBytes)
-            : undefined,
+          this.#indexEntryOf(write, decided.isNew.has(write.entry.key)),
         )
       }
     } catch (error) {
@@ -457,6 +437,20 @@ export class LmdbEngine implements Engine {
       if (key !== undefined) committed.push(this.#db.put(key, EMPTY))
     })
     return committed.length === 1 ? committed[0]! : Promise.all(committed)
+  }
+
+  // Validates the key and encodes the record; throws for bad input, before anything is queued.
+  #prepare(entry: WriteEntry): PreparedWrite {
+    assertStorableKey(entry.key, this.#maxKeyBytes)
+    return { entry, keyBytes: Buffer.from(entry.key, 'utf8'), encoded: encodeRecord(entry.record) }
+  }
+
+  // The partition-index entry to write with an applied write: for a new key, and for every key
+  // while a removal is queued (see the file header); undefined otherwise or without an index.
+  #indexEntryOf(write: PreparedWrite, isNew: boolean): Bytes | undefined {
+    const index = this.partitionIndex
+    if (index === undefined || (!isNew && this.#removalsPending === 0)) return undefined
+    return indexKey(partitionOfChecked(index, write.entry.key), write.keyBytes)
   }
 
   // lmdb-js writes any Uint8Array value (its `put` checks `instanceof Uint8Array`, not Buffer),

@@ -21,7 +21,7 @@
  * record is detected, never returned. Encoding rejects records that could not round-trip.
  */
 import { putU16, putU32, u16At, u32At } from '../bytes/big-endian.ts'
-import { slabBytes, slabCopy } from '../bytes/slab.ts'
+import { asciiText, slabBytes, slabCopy } from '../bytes/slab.ts'
 import { isValidVersion } from '../hlc/version.ts'
 import { crc32c } from './crc32c.ts'
 import type { StoredRecord } from './engine.ts'
@@ -42,14 +42,6 @@ const RECORD_BYTES_MIN = 1 + 1 + 8 + 4 + 2 + 1 + 4 + CHECKSUM_BYTES
 
 const utf8Encoder = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-// ASCII text (node ids, content types: nearly every short text) decodes through Buffer's native
-// latin1 slice, several times cheaper per call than TextDecoder; anything else goes through the
-// validating decoder.
-const latin1Slice = Buffer.prototype.latin1Slice as (
-  this: Uint8Array,
-  start: number,
-  end: number,
-) => string
 
 /**
  * Encodes `record` to its stored bytes.
@@ -216,16 +208,13 @@ const nodeIdDecoded = new LastDecoded()
 const contentTypeDecoded = new LastDecoded()
 
 function decodeText(bytes: Uint8Array, start: number, end: number, key: string | undefined) {
-  for (let i = start; i < end; i++) {
-    if (bytes[i]! >= 0x80) {
-      try {
-        return utf8Decoder.decode(bytes.subarray(start, end))
-      } catch (cause) {
-        return corrupt(`invalid UTF-8 text (${String(cause)})`, key)
-      }
-    }
+  const ascii = asciiText(bytes, start, end)
+  if (ascii !== undefined) return ascii
+  try {
+    return utf8Decoder.decode(bytes.subarray(start, end))
+  } catch (cause) {
+    return corrupt(`invalid UTF-8 text (${String(cause)})`, key)
   }
-  return latin1Slice.call(bytes, start, end)
 }
 
 function buildRecord(fields: {
