@@ -144,6 +144,11 @@ export const ERROR_CATALOGUE = {
     meaning:
       'The connection to a peer dropped after the call was sent; it may or may not have been applied.',
   },
+  GOSSAMER_ERR_RPC_UNAVAILABLE: {
+    httpStatus: 503,
+    meaning:
+      'A node-to-node call was not sent: the peer could not be connected to (it refused or did not answer a dial).',
+  },
   GOSSAMER_ERR_RPC_REMOTE: {
     httpStatus: 502,
     meaning:

@@ -210,15 +210,23 @@ export function handleHintDeliver(input: {
  * between — even one with an OLDER version — makes a condition fail there, the write was not
  * stored although `handlePut` planned `applied`, and the reply must say `condition_failed`, or
  * the coordinator counts an ack for a write that is nowhere (found by the whole-cluster
- * simulator, seed 37: an acknowledged If-None-Match put lost). A `stale` outcome stays an ack.
+ * simulator, seed 37: an acknowledged If-None-Match put lost). A `stale` outcome stays an ack,
+ * but is reported as `stale` with the version that beat it: the coordinator's driver must see
+ * that version, because a newer version from a clock too far ahead is no durable copy of
+ * anything and does not count (clock-skew test: a put planned `applied` while the skewed
+ * node's own write was still committing was acked although the replica kept the future
+ * record, and a quorum read then missed the acknowledged write).
  */
 export function putReplyAfterWrite<M extends Outgoing['message'] | undefined>(
   planned: M,
   outcome: WriteOutcome | undefined,
 ): M | PutReplyMessage {
   if (planned?.type !== 'put-reply' || planned.status !== 'applied') return planned
-  if (outcome?.status !== 'condition_failed') return planned
-  return { ...planned, status: 'condition_failed', current: outcome.current?.version }
+  if (outcome?.status === 'condition_failed')
+    return { ...planned, status: 'condition_failed', current: outcome.current?.version }
+  if (outcome?.status === 'stale')
+    return { ...planned, status: 'stale', current: outcome.current.version }
+  return planned
 }
 
 function putReply(requestId: number, status: PutReplyMessage['status']): PutReplyMessage {

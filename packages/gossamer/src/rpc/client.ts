@@ -7,6 +7,16 @@
  * yet sent wait for the next connection. Reconnection happens while calls are waiting, after a
  * delay that doubles with each consecutive failure between `reconnectDelayMsMin` and
  * `reconnectDelayMsMax` (with jitter, so a restarted peer is not hit by everyone at once).
+ *
+ * Failing fast (gRPC's default; `waitForConnection` is its wait-for-ready): a call fails at once
+ * with `GOSSAMER_ERR_RPC_UNAVAILABLE` (nothing was sent) when a dial fails while it waits, or
+ * when it is made while the client backs off after a failed dial. A caller with somewhere else
+ * to go — a write coordinator's fallback, a read's other replicas — then goes there now instead
+ * of after a whole call timeout (multi-process wiped-replica test: the puts for a SIGKILLed
+ * replica waited out their timeouts, so no hint had been stored when the writes were all
+ * acknowledged). A call made with `waitForConnection` waits through the backoff until its
+ * timeout instead. The reconnect schedule is the same either way: the next dial is still made
+ * after the backoff delay when calls arrive.
  * Every call has a timeout; at most `maxPendingCalls` calls (sent or waiting) exist at once and
  * the next one fails at once with `GOSSAMER_ERR_RPC_QUEUE_FULL`. `close()` fails every pending
  * call with `GOSSAMER_ERR_RPC_CLOSED`.
@@ -90,6 +100,8 @@ export interface RpcClientMetrics {
   malformedResponses: number
   lateResponses: number
   remoteErrors: number
+  /** Calls failed unsent because the peer could not be connected to (`GOSSAMER_ERR_RPC_UNAVAILABLE`). */
+  unavailable: number
 }
 
 interface PendingCall {
@@ -101,6 +113,8 @@ interface PendingCall {
   readonly resolve: (value: unknown) => void
   readonly reject: (error: Error) => void
   readonly timer: ReturnType<typeof setTimeout>
+  /** Waits through failed dials until its timeout instead of failing at the first one. */
+  readonly waitForConnection: boolean
 }
 
 /** Calls one peer's `RpcServer`. */
@@ -121,6 +135,7 @@ export class RpcClient {
     malformedResponses: 0,
     lateResponses: 0,
     remoteErrors: 0,
+    unavailable: 0,
   }
   // Invariant: every pending call has a running timer; unsent ids are a subset of pending ids.
   readonly #pending = new Map<number, PendingCall>()
@@ -173,16 +188,31 @@ export class RpcClient {
     return { ...this.#metrics }
   }
 
-  /** Calls `method` on the peer. Rejects with `RpcError` on timeout, overflow, loss or close. */
+  /**
+   * Calls `method` on the peer. Rejects with `RpcError` on timeout, overflow, loss, close, or —
+   * unless `waitForConnection` — when the peer cannot be connected to (see the class comment).
+   */
   call<M extends MethodName>(
     method: M,
     request: RequestOf<M>,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; waitForConnection?: boolean } = {},
   ): Promise<ResponseOf<M>> {
     if (this.#isClosed) return Promise.reject(new RpcError(RPC_ERROR_CODES.closed, 'client closed'))
     if (this.#pending.size >= (this.#options.maxPendingCalls ?? 1024)) {
       this.#metrics.queueFullRejections++
       return Promise.reject(new RpcError(RPC_ERROR_CODES.queueFull, 'too many pending calls'))
+    }
+    const waitForConnection = options.waitForConnection === true
+    if (!waitForConnection && !this.#isConnected && this.#socket === undefined) {
+      // Not connected and not dialling: dial now, or — backing off after a failed dial (the
+      // peer refused or did not answer a moment ago) — schedule the next dial and fail now.
+      this.#ensureConnecting()
+      if (this.#reconnectTimer !== undefined) {
+        this.#metrics.callsStarted++
+        this.#metrics.callsFailed++
+        this.#metrics.unavailable++
+        return Promise.reject(this.#unavailableError())
+      }
     }
     const payload = encodeRequest(method, request)
     const requestId = this.#allocateRequestId()
@@ -199,6 +229,7 @@ export class RpcClient {
         resolve: resolve as (v: unknown) => void,
         reject,
         timer,
+        waitForConnection,
       }
       this.#pending.set(requestId, call)
       if (this.#isConnected) this.#write(call)
@@ -449,7 +480,22 @@ export class RpcClient {
       this.#metrics.connectFailures++
       this.#consecutiveFailures++
       this.#lastFailureAtMs = performance.now()
+      // The dial failed: calls that do not wait for a connection fail now, unsent.
+      for (const id of [...this.#unsent]) {
+        const call = this.#pending.get(id)
+        if (call === undefined || call.waitForConnection) continue
+        this.#metrics.unavailable++
+        this.#fail(id, this.#unavailableError())
+      }
     }
     if (this.#unsent.length > 0) this.#ensureConnecting()
+  }
+
+  #unavailableError(): RpcError {
+    const { host, port } = this.#options
+    return new RpcError(
+      RPC_ERROR_CODES.unavailable,
+      `cannot connect to ${host}:${port} (${this.#consecutiveFailures} failed dial(s)); not sent`,
+    )
   }
 }

@@ -18,6 +18,8 @@ export const RPC_ERROR_CODES = {
   closed: 'GOSSAMER_ERR_RPC_CLOSED',
   /** The connection dropped after the request was sent; it may or may not have been applied. */
   connectionLost: 'GOSSAMER_ERR_RPC_CONNECTION_LOST',
+  /** The peer could not be connected to (a dial failed, or the client is backing off); not sent. */
+  unavailable: 'GOSSAMER_ERR_RPC_UNAVAILABLE',
   /** The peer answered with an error frame; see `remoteCode`. */
   remote: 'GOSSAMER_ERR_RPC_REMOTE',
   /** The peer's reply could not be decoded (counted as malformed). */

@@ -903,11 +903,11 @@ export class SimNode {
       }
       this.#send(out, {
         onReply: (reply) => {
-          if (reply?.type !== 'get-reply') {
+          // A record beyond the skew bound is no answer (the driver's `#applyRead`).
+          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
             return this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs()))
           }
-          const usable = this.#isSkewed(reply.record) ? { ...reply, record: undefined } : reply
-          this.#applyRead(pending, core, core.onReply(out.to, usable, this.wallMs()))
+          this.#applyRead(pending, core, core.onReply(out.to, reply, this.wallMs()))
         },
         onFailure: () => this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs())),
       })
@@ -1059,8 +1059,8 @@ export class SimNode {
         Math.max(1, this.#world.options.requestTimeoutMs / 4),
         {
           onReply: (reply) => {
-            if (reply?.type !== 'get-reply') return fail()
-            records.push(this.#isSkewed(reply.record) ? undefined : reply.record)
+            if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) return fail()
+            records.push(reply.record)
             if (isAnswered || records.length < route.needed) return
             isAnswered = true
             // Our own record read now, after the wait: pages streamed in meanwhile count.

@@ -5,7 +5,7 @@
 // 20 ms driver tick); every wait has a deadline.
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { localValue, put, read, replicasOf, TestCluster, waitFor } from './helpers.ts'
+import { get, localValue, put, read, replicasOf, TestCluster, waitFor } from './helpers.ts'
 
 describe('cluster runtime: replication', { timeout: 120_000 }, () => {
   const clusters: TestCluster[] = []
@@ -156,6 +156,46 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     assert.equal(await read(a, 'skew'), 'good')
     assert.equal(await read(cluster.node('b'), 'skew'), 'good')
     assert.equal(await localValue(a, 'skew'), 'good')
+    await cluster.stop()
+  })
+
+  test('a quorum read does not count a replica answering with a record from beyond the skew bound', async () => {
+    // c's clock runs ten minutes ahead and its own write put a future record in its replica; b
+    // holds the newest honest write (acknowledged by b and, before the fix in putReplyAfterWrite,
+    // by c's stale-at-commit reply); a still holds the older one. With b down, a and c must not
+    // form a read quorum: c's future record is no answer, so the read fails rather than return
+    // a's stale value as if it were the newest.
+    const cluster = new TestCluster()
+    clusters.push(cluster)
+    await cluster.start('a')
+    await cluster.start('b')
+    await cluster.start('c', { clockOffsetMs: 10 * 60_000, maxClockSkewMs: 60_000 })
+    await cluster.waitMembers(['a', 'b', 'c'])
+    await cluster.waitReady()
+    const a = cluster.node('a')
+    assert.equal((await put(a, 'shadow', 'honest 1', 'all')).status, 200)
+    const record = (value: string, wallMs: number, nodeId: string) => ({
+      version: { wallMs, logical: 0, nodeId },
+      value: Buffer.from(value),
+    })
+    const future = record('from the future', Date.now() + 10 * 60_000, 'c')
+    await cluster.node('c').cluster.driver.handle('c', {
+      type: 'put',
+      requestId: 1,
+      key: 'shadow',
+      record: future,
+    })
+    await cluster.node('b').cluster.driver.handle('writer', {
+      type: 'put',
+      requestId: 2,
+      key: 'shadow',
+      record: record('honest 2', Date.now(), 'writer'),
+    })
+    assert.equal(await localValue(cluster.node('c'), 'shadow'), 'from the future')
+    assert.equal(await localValue(cluster.node('b'), 'shadow'), 'honest 2')
+    await cluster.crash('b')
+    const got = await get(a, '/get?key=shadow&r=quorum')
+    assert.equal(got.status, 503, `a quorum read with b down answered ${JSON.stringify(got.body)}`)
     await cluster.stop()
   })
 })

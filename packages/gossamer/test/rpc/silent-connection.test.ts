@@ -283,8 +283,9 @@ test('reconnect backoff grown during an outage does not delay the first dial aft
     reconnectDelayMsMax: 100,
   })
   cleanups.push(() => rpc.close())
-  // Refused dials during one call timeout: backoff 10, 20, 40, 80, 100 ms...
-  await assert.rejects(rpc.call('ping', {}))
+  // Refused dials during one call timeout (a call that waits for a connection rather than
+  // failing at the first refused dial): backoff 10, 20, 40, 80, 100 ms...
+  await assert.rejects(rpc.call('ping', {}, { waitForConnection: true }))
   assert.ok(rpc.metrics().connectFailures >= 4, JSON.stringify(rpc.metrics()))
   // A quiet spell (no calls) longer than the longest delay; a dial the backoff timer had
   // scheduled may still run in it.

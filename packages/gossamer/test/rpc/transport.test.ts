@@ -1,7 +1,9 @@
 // Goal: the TCP transport keeps its promises on real sockets (127.0.0.1, port 0): many calls
 // share one connection and complete out of order; calls time out; a restarted server is
 // reconnected to; a hostile peer's malformed frame is counted and the server keeps serving;
-// the pending-call bound and the per-connection in-flight bound hold; close() fails pending calls.
+// the pending-call bound and the per-connection in-flight bound hold; close() fails pending calls;
+// a call to a peer that cannot be connected to fails fast (GOSSAMER_ERR_RPC_UNAVAILABLE) unless
+// it asked to wait for a connection.
 // Real-time waits are bounded by call timeouts; no sleeps.
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
@@ -104,13 +106,57 @@ test('the client reconnects to a restarted server on the same port', async () =>
   // Let the client notice the close (bounded) so the next call waits for a new connection.
   for (let i = 0; i < 10_000 && rpc.connected; i++) await new Promise((r) => setImmediate(r))
   assert.equal(rpc.connected, false)
-  // Queued while the server is down: retried with backoff until the new server answers.
-  const pending = rpc.call('ping', {}, { timeoutMs: 5000 })
+  // Queued while the server is down with waitForConnection: retried with backoff until the new
+  // server answers (without it the call fails at the first refused dial; see the next tests).
+  const pending = rpc.call('ping', {}, { timeoutMs: 5000, waitForConnection: true })
   const second = new RpcServer({ handlers, port })
   await startServer(second)
   await pending
   assert.ok(rpc.metrics().connectionsOpened >= 2)
   assert.equal(rpc.metrics().connectionsLost, 1)
+})
+
+/** A loopback port nothing listens on (a server bound to port 0, then closed). */
+async function closedPort(): Promise<number> {
+  const server = new RpcServer({ handlers: { ping: () => ({}) } })
+  const { port } = await server.listen()
+  await server.close()
+  return port
+}
+
+test('a call to a peer that refuses connections fails with UNAVAILABLE, not after its timeout', async () => {
+  const rpc = client(await closedPort(), { reconnectDelayMsMin: 1000, reconnectDelayMsMax: 1000 })
+  // The timeout is far longer than the test's budget: only the failed dial can end the call.
+  await rejectsWith(rpc.call('ping', {}, { timeoutMs: 60_000 }), 'GOSSAMER_ERR_RPC_UNAVAILABLE')
+  assert.equal(rpc.unreachable, true)
+  // Backing off after the failed dial: the next call fails at once, unsent.
+  await rejectsWith(rpc.call('ping', {}, { timeoutMs: 60_000 }), 'GOSSAMER_ERR_RPC_UNAVAILABLE')
+  const m = rpc.metrics()
+  assert.equal(m.unavailable, 2)
+  assert.equal(m.timeouts, 0)
+  assert.equal(m.connectAttempts, 1, 'a call made during the backoff dials no sooner')
+  assert.equal(rpc.pendingCount, 0)
+})
+
+test('after a failed dial the client dials again once the backoff is over, and calls succeed', async () => {
+  const port = await closedPort()
+  const rpc = client(port, { reconnectDelayMsMin: 20, reconnectDelayMsMax: 20 })
+  await rejectsWith(rpc.call('ping', {}, { timeoutMs: 60_000 }), 'GOSSAMER_ERR_RPC_UNAVAILABLE')
+  await startServer(new RpcServer({ handlers: { ping: () => ({}) }, port }))
+  // Bounded: each attempt either fails at once (backoff, or the dial it scheduled failed) or
+  // is answered; the reconnect timer dials again after 20 ms.
+  let answered = false
+  for (let i = 0; i < 200 && !answered; i++) {
+    answered = await rpc.call('ping', {}, { timeoutMs: 5000 }).then(
+      () => true,
+      (error: unknown) => {
+        assert.ok(error instanceof RpcError && error.code === 'GOSSAMER_ERR_RPC_UNAVAILABLE')
+        return new Promise<boolean>((r) => setTimeout(() => r(false), 10))
+      },
+    )
+  }
+  assert.ok(answered, 'the client never reconnected')
+  assert.ok(rpc.metrics().connectionsOpened >= 1)
 })
 
 test('a malformed frame from a hostile peer is counted, its connection closed, and the server survives', async () => {

@@ -717,13 +717,14 @@ export class ReplicationDriver {
       this.#send(
         out,
         (reply) => {
-          if (reply?.type !== 'get-reply') {
+          // A record from too far in the future (a replica whose clock ran ahead wrote it) is
+          // no answer: that replica's copy of an acknowledged write may be what it overwrote,
+          // so counting it as "no record" could make a quorum that misses the write. It counts
+          // as a failure, and the read needs another replica.
+          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
             return this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now()))
           }
-          // A record from too far in the future (a replica whose clock ran ahead wrote it) is
-          // ignored: the replica still counts as having answered, with nothing usable.
-          const usable = this.#isSkewed(reply.record) ? { ...reply, record: undefined } : reply
-          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, usable, this.#now()))
+          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
         },
         () => this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
       )
@@ -797,8 +798,9 @@ export class ReplicationDriver {
           .request(source, forwarded, { timeoutMs: Math.max(1, this.#s.requestTimeoutMs / 4) })
           .then(
             (reply) => {
-              if (reply?.type !== 'get-reply') return fail()
-              records.push(this.#isSkewed(reply.record) ? undefined : reply.record)
+              // A record beyond the skew bound is no answer (see `#applyRead`).
+              if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) return fail()
+              records.push(reply.record)
               if (records.length === needed) resolve(records)
             },
             () => fail(),
