@@ -373,6 +373,8 @@ interface ReadSlot {
   readonly node: string
   status: SlotStatus
   record: StoredRecord | undefined
+  /** Replied with a record this node cannot accept (`onUnusableReply`). */
+  unusable: boolean
 }
 
 /** A quorum read for one key, with read repair. See the file header. */
@@ -391,12 +393,17 @@ export class ReadCoordinator {
     this.requestId = request.requestId
     this.key = request.key
     this.required = requiredCount(request.r, request.replicas.length)
+    this.#usableRequired = Math.min(this.required, requiredCount('quorum', request.replicas.length))
     this.#slots = request.replicas.map((node) => ({
       node,
       status: 'pending' as SlotStatus,
       record: undefined,
+      unusable: false,
     }))
   }
+
+  // Answers that must be usable: see `onUnusableReply`.
+  readonly #usableRequired: number
 
   /** Sends a get to every reachable replica. */
   start(): CoordinatorStep<ReadResult> {
@@ -414,6 +421,24 @@ export class ReadCoordinator {
     if (slot === undefined || reply.requestId !== this.requestId) return { send: [] }
     slot.status = 'replied'
     slot.record = reply.record
+    const completed = this.#evaluate(nowMs)
+    return { send: this.#repairs(), completed }
+  }
+
+  /**
+   * `from` answered with a record this node cannot accept: a version further ahead of its clock
+   * than the skew bound, written by a node whose clock ran ahead (it may have replaced that
+   * replica's copy of an acknowledged write). The answer counts towards `r`, but the result
+   * must also rest on at least min(`r`, quorum) usable answers, so such a replica never makes
+   * up a quorum with one that missed the write (the multi-process clock-skew test saw a quorum
+   * read return the older of two acknowledged writes), while `r=all` still answers when every
+   * replica did. The record feeds neither the result nor read repair.
+   */
+  onUnusableReply(from: string, nowMs: number): CoordinatorStep<ReadResult> {
+    const slot = this.#slots.find((s) => s.node === from && s.status === 'pending')
+    if (slot === undefined) return { send: [] }
+    slot.status = 'replied'
+    slot.unusable = true
     const completed = this.#evaluate(nowMs)
     return { send: this.#repairs(), completed }
   }
@@ -458,9 +483,10 @@ export class ReadCoordinator {
     return this.#request.repairDeadlineMs ?? this.#request.deadlineMs
   }
 
+  // The usable answers (see `onUnusableReply`).
   #replies(): ReadReply[] {
     return this.#slots
-      .filter((slot) => slot.status === 'replied')
+      .filter((slot) => slot.status === 'replied' && !slot.unusable)
       .map((slot) => ({ node: slot.node, record: slot.record }))
   }
 
@@ -468,14 +494,20 @@ export class ReadCoordinator {
     if (this.#result !== undefined) return undefined
     const isDeadline = atDeadline || nowMs >= this.#request.deadlineMs
     const replies = this.#replies()
-    if (replies.length >= this.required) {
+    const answered = this.#slots.filter((slot) => slot.status === 'replied').length
+    if (answered >= this.required && replies.length >= this.#usableRequired) {
       const newest = newestRecord(replies)
       const record = isLive(newest, nowMs) ? newest : undefined
-      this.#result = { ok: true, record, newest, replies: replies.length }
+      this.#result = { ok: true, record, newest, replies: answered }
       return this.#result
     }
     const pending = this.#slots.filter((slot) => slot.status === 'pending').length
-    if (!isDeadline && replies.length + pending >= this.required) return undefined
+    if (
+      !isDeadline &&
+      answered + pending >= this.required &&
+      replies.length + pending >= this.#usableRequired
+    )
+      return undefined
     const code = isDeadline ? 'GOSSAMER_ERR_TIMEOUT' : 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
     const error = failure({
       code,

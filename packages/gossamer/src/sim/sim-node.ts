@@ -903,11 +903,14 @@ export class SimNode {
       }
       this.#send(out, {
         onReply: (reply) => {
-          // A record beyond the skew bound is no answer (the driver's `#applyRead`).
-          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
+          if (reply?.type !== 'get-reply') {
             return this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs()))
           }
-          this.#applyRead(pending, core, core.onReply(out.to, reply, this.wallMs()))
+          // A record beyond the skew bound is an unusable answer (the driver's `#applyRead`).
+          const step = this.#isSkewed(reply.record)
+            ? core.onUnusableReply(out.to, this.wallMs())
+            : core.onReply(out.to, reply, this.wallMs())
+          this.#applyRead(pending, core, step)
         },
         onFailure: () => this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs())),
       })

@@ -163,8 +163,8 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     // c's clock runs ten minutes ahead and its own write put a future record in its replica; b
     // holds the newest honest write (acknowledged by b and, before the fix in putReplyAfterWrite,
     // by c's stale-at-commit reply); a still holds the older one. With b down, a and c must not
-    // form a read quorum: c's future record is no answer, so the read fails rather than return
-    // a's stale value as if it were the newest.
+    // form a read quorum: c's future record is no usable answer, so the read fails rather than
+    // return a's stale value as if it were the newest.
     const cluster = new TestCluster()
     clusters.push(cluster)
     await cluster.start('a')
@@ -193,6 +193,8 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     })
     assert.equal(await localValue(cluster.node('c'), 'shadow'), 'from the future')
     assert.equal(await localValue(cluster.node('b'), 'shadow'), 'honest 2')
+    // Every replica answers: c's answer counts towards r=all, the newest usable one wins.
+    assert.equal(await read(a, 'shadow', 'all'), 'honest 2')
     await cluster.crash('b')
     const got = await get(a, '/get?key=shadow&r=quorum')
     assert.equal(got.status, 503, `a quorum read with b down answered ${JSON.stringify(got.body)}`)

@@ -478,6 +478,59 @@ describe('replication/coordinator: reads', () => {
     assert.equal(done?.ok === false && done.error.code, 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
   })
 
+  describe('an unusable answer (a record beyond the clock-skew bound)', () => {
+    const valueOf = (done: ReturnType<typeof replyTo>['completed']) =>
+      done?.ok ? new TextDecoder().decode(done.record!.value!) : done?.error.code
+
+    it('r=quorum: does not make up a quorum with a replica that missed the write', () => {
+      const coordinator = new ReadCoordinator(readRequest())
+      coordinator.start()
+      assert.equal(replyTo(coordinator, 'a', record(5, 'old')).completed, undefined)
+      assert.equal(coordinator.onUnusableReply('c', T0 + 1).completed, undefined)
+      assert.equal(valueOf(replyTo(coordinator, 'b', record(9, 'new')).completed), 'new')
+    })
+
+    it('r=quorum: fails when the other replicas cannot answer', () => {
+      const coordinator = new ReadCoordinator(readRequest())
+      coordinator.start()
+      replyTo(coordinator, 'a', record(5, 'old'))
+      coordinator.onUnusableReply('c', T0 + 1)
+      const done = coordinator.onFailure('b', T0 + 2).completed
+      assert.equal(valueOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    })
+
+    it('r=all: answers when every replica answered and a quorum of them usably', () => {
+      const coordinator = new ReadCoordinator(readRequest({ r: 'all' }))
+      coordinator.start()
+      coordinator.onUnusableReply('c', T0 + 1)
+      replyTo(coordinator, 'a', record(5, 'old'))
+      const step = replyTo(coordinator, 'b', record(9, 'new'))
+      assert.equal(valueOf(step.completed), 'new')
+      assert.ok(step.completed?.ok && step.completed.replies === 3)
+      // Read repair goes to the usable stale replica only, never to the unusable one.
+      assert.deepEqual(
+        step.send.map((o: Outgoing) => o.to),
+        ['a'],
+      )
+    })
+
+    it('r=all: fails when fewer than a quorum of the answers are usable', () => {
+      const coordinator = new ReadCoordinator(readRequest({ r: 'all' }))
+      coordinator.start()
+      coordinator.onUnusableReply('b', T0 + 1)
+      replyTo(coordinator, 'a', record(5, 'old'))
+      const done = coordinator.onUnusableReply('c', T0 + 2).completed
+      assert.equal(valueOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    })
+
+    it('r=one: waits for a usable answer', () => {
+      const coordinator = new ReadCoordinator(readRequest({ r: 'one' }))
+      coordinator.start()
+      assert.equal(coordinator.onUnusableReply('c', T0 + 1).completed, undefined)
+      assert.equal(valueOf(replyTo(coordinator, 'a', record(5, 'old')).completed), 'old')
+    })
+  })
+
   it('fails with TIMEOUT at the deadline and still repairs with what arrived', () => {
     const coordinator = new ReadCoordinator(readRequest({ r: 'all' }))
     coordinator.start()

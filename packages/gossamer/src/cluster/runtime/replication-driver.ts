@@ -717,14 +717,16 @@ export class ReplicationDriver {
       this.#send(
         out,
         (reply) => {
-          // A record from too far in the future (a replica whose clock ran ahead wrote it) is
-          // no answer: that replica's copy of an acknowledged write may be what it overwrote,
-          // so counting it as "no record" could make a quorum that misses the write. It counts
-          // as a failure, and the read needs another replica.
-          if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) {
+          if (reply?.type !== 'get-reply') {
             return this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now()))
           }
-          this.#applyRead(pending, coordinator, coordinator.onReply(out.to, reply, this.#now()))
+          // A record from too far in the future (a replica whose clock ran ahead wrote it) is
+          // an unusable answer: it may have replaced that replica's copy of an acknowledged
+          // write, so it must not make up a quorum (`ReadCoordinator.onUnusableReply`).
+          const step = this.#isSkewed(reply.record)
+            ? coordinator.onUnusableReply(out.to, this.#now())
+            : coordinator.onReply(out.to, reply, this.#now())
+          this.#applyRead(pending, coordinator, step)
         },
         () => this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
       )
@@ -798,7 +800,7 @@ export class ReplicationDriver {
           .request(source, forwarded, { timeoutMs: Math.max(1, this.#s.requestTimeoutMs / 4) })
           .then(
             (reply) => {
-              // A record beyond the skew bound is no answer (see `#applyRead`).
+              // A record beyond the skew bound is no usable answer: a failure here (see `#applyRead`).
               if (reply?.type !== 'get-reply' || this.#isSkewed(reply.record)) return fail()
               records.push(reply.record)
               if (records.length === needed) resolve(records)
