@@ -479,7 +479,7 @@ describe('replication/coordinator: reads', () => {
   })
 
   describe('an unusable answer (a record beyond the clock-skew bound)', () => {
-    const valueOf = (done: ReturnType<typeof replyTo>['completed']) =>
+    const outcomeOf = (done: ReturnType<typeof replyTo>['completed']) =>
       done?.ok ? new TextDecoder().decode(done.record!.value!) : done?.error.code
 
     it('r=quorum: does not make up a quorum with a replica that missed the write', () => {
@@ -487,7 +487,7 @@ describe('replication/coordinator: reads', () => {
       coordinator.start()
       assert.equal(replyTo(coordinator, 'a', record(5, 'old')).completed, undefined)
       assert.equal(coordinator.onUnusableReply('c', T0 + 1).completed, undefined)
-      assert.equal(valueOf(replyTo(coordinator, 'b', record(9, 'new')).completed), 'new')
+      assert.equal(outcomeOf(replyTo(coordinator, 'b', record(9, 'new')).completed), 'new')
     })
 
     it('r=quorum: fails when the other replicas cannot answer', () => {
@@ -496,7 +496,7 @@ describe('replication/coordinator: reads', () => {
       replyTo(coordinator, 'a', record(5, 'old'))
       coordinator.onUnusableReply('c', T0 + 1)
       const done = coordinator.onFailure('b', T0 + 2).completed
-      assert.equal(valueOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+      assert.equal(outcomeOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
     })
 
     it('r=all: answers when every replica answered and a quorum of them usably', () => {
@@ -505,7 +505,7 @@ describe('replication/coordinator: reads', () => {
       coordinator.onUnusableReply('c', T0 + 1)
       replyTo(coordinator, 'a', record(5, 'old'))
       const step = replyTo(coordinator, 'b', record(9, 'new'))
-      assert.equal(valueOf(step.completed), 'new')
+      assert.equal(outcomeOf(step.completed), 'new')
       assert.ok(step.completed?.ok && step.completed.replies === 3)
       // Read repair goes to the usable stale replica only, never to the unusable one.
       assert.deepEqual(
@@ -520,14 +520,14 @@ describe('replication/coordinator: reads', () => {
       coordinator.onUnusableReply('b', T0 + 1)
       replyTo(coordinator, 'a', record(5, 'old'))
       const done = coordinator.onUnusableReply('c', T0 + 2).completed
-      assert.equal(valueOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+      assert.equal(outcomeOf(done), 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
     })
 
     it('r=one: waits for a usable answer', () => {
       const coordinator = new ReadCoordinator(readRequest({ r: 'one' }))
       coordinator.start()
       assert.equal(coordinator.onUnusableReply('c', T0 + 1).completed, undefined)
-      assert.equal(valueOf(replyTo(coordinator, 'a', record(5, 'old')).completed), 'old')
+      assert.equal(outcomeOf(replyTo(coordinator, 'a', record(5, 'old')).completed), 'old')
     })
   })
 
