@@ -152,6 +152,13 @@ interface Inbound {
 interface Outbound {
   readonly awaiting: Set<string>
   state: 'handing-off' | 'dropped'
+  /**
+   * Set when this node was still streaming the partition in (pending or receiving) when a new
+   * plan made it an old replica: its copy may miss writes acknowledged under the placement
+   * before, so while it hands the partition off it answers reads as it did while streaming,
+   * with the records of a read quorum of those sources (`readQuorumOf`).
+   */
+  readonly incomplete?: { readonly sources: readonly string[]; readonly needed: number }
 }
 
 /** One node's side of rebalancing: receiver of moves, holder of partitions to drop. */
@@ -174,8 +181,9 @@ export class Rebalance {
   }
 
   /**
-   * A new plan is in force. Inbound transfers that still apply keep their progress; the rest
-   * are cancelled. Partitions this node drops without waiting for anyone are dropped now.
+   * A new plan is in force. Inbound transfers that still apply keep their progress (a move to
+   * this node in the plan, or a partition it stays a replica of); the rest are cancelled.
+   * Partitions this node drops without waiting for anyone are dropped now.
    */
   applyPlan(
     plan: RebalancePlan,
@@ -191,9 +199,28 @@ export class Rebalance {
   ): RebalanceStep {
     const wanted = new Map<number, PartitionMove>()
     for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
+    const dropsHere = new Set(
+      plan.drops.filter((d) => d.node === this.self).map((d) => d.partition),
+    )
+    // A transfer in progress for a partition this node stays a replica of (no move to it in
+    // this plan: it was a replica under the previous placement too) keeps going: its copy is
+    // not complete yet, and treating it as complete (stateOf undefined: a plain replica) let a
+    // read quorum of two such partial copies miss acknowledged writes and deletes (found by
+    // the whole-cluster simulator, swarm seed 2086). The old replicas it streams from still
+    // await it (`#retarget` keeps receivers that are still replicas).
+    const staysReplica = (partition: number): boolean =>
+      options.newReplicas !== undefined
+        ? options.newReplicas(partition).includes(this.self)
+        : !dropsHere.has(partition)
+    // Transfers cut short by this plan: a node that now hands such a partition off holds an
+    // incomplete copy (swarm seed 2084, below).
+    const cutShort = new Map<number, { sources: readonly string[]; needed: number }>()
     for (const partition of [...this.#inbound.keys()]) {
       const current = this.#inbound.get(partition)!
-      if (!wanted.has(partition) && current.state !== 'received') this.#inbound.delete(partition)
+      if (wanted.has(partition) || current.state === 'received') continue
+      if (!dropsHere.has(partition) && staysReplica(partition)) continue
+      cutShort.set(partition, { sources: current.sources, needed: current.needed })
+      this.#inbound.delete(partition)
     }
     const notifyByPartition = new Map<number, string[]>()
     for (const drop of plan.drops) {
@@ -233,7 +260,17 @@ export class Rebalance {
       // 'received' made `outboundPending` miss it and a graceful leave stop before its
       // receivers had pulled the data — found by the simulator, seed 21).
       this.#inbound.delete(entry.partition)
-      const outbound: Outbound = { awaiting: new Set(entry.awaiting), state: 'handing-off' }
+      // A transfer this plan cut short leaves a copy that may miss writes a quorum of the
+      // previous replicas acknowledged: reads keep merging a read quorum of them (found by the
+      // whole-cluster simulator, swarm seed 2084: a node streaming a partition in left before
+      // its second pass, answered a quorum read from its partial copy as an old replica, and
+      // with a replica that had missed the write returned an older value).
+      const incomplete = cutShort.get(entry.partition)
+      const outbound: Outbound = {
+        awaiting: new Set(entry.awaiting),
+        state: 'handing-off',
+        ...(incomplete === undefined ? {} : { incomplete }),
+      }
       for (const receiver of this.#doneEarly.get(entry.partition) ?? []) {
         outbound.awaiting.delete(receiver)
       }
@@ -420,11 +457,17 @@ export class Rebalance {
    * While `partition` is still streaming in (pending or receiving): the old replicas it comes
    * from and how many of them make a read quorum of the old placement. A read this node
    * answers meanwhile must include the records of that many of them (its own copy may miss an
-   * acknowledged write); undefined when the partition is not streaming in.
+   * acknowledged write). The same while this node hands off a partition whose transfer in a
+   * later plan cut short (its copy is just as incomplete). Undefined otherwise.
    */
   readQuorumOf(partition: number): { sources: readonly string[]; needed: number } | undefined {
     const transfer = this.#inbound.get(partition)
-    if (transfer === undefined || transfer.state === 'received') return undefined
+    if (transfer === undefined) {
+      // Handing off a copy whose transfer in was cut short (`Outbound.incomplete`).
+      const outbound = this.#outbound.get(partition)
+      return outbound?.state === 'handing-off' ? outbound.incomplete : undefined
+    }
+    if (transfer.state === 'received') return undefined
     return { sources: transfer.sources, needed: transfer.needed }
   }
 

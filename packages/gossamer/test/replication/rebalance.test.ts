@@ -275,6 +275,52 @@ describe('replication/rebalance: streaming', () => {
     assert.equal(d.stateOf(p), 'handing-off')
   })
 
+  // e receives partition 0 from {a, b, c} (one pass of two done), then another plan arrives.
+  function streamingReceiver(): Rebalance {
+    const e = new Rebalance({ self: 'e' })
+    e.applyPlan({
+      moves: [{ partition: 0, to: 'e', sources: ['a', 'b', 'c'] }],
+      drops: [{ partition: 0, node: 'c', awaiting: ['e'] }],
+    })
+    const request = e.tick(0, () => true).send[0]!
+    const transferId = request.message.type === 'handoff-request' ? request.message.transferId : 0
+    e.onBatch(
+      request.to,
+      { type: 'handoff-batch', transferId, partition: 0, entries: [], cursor: undefined },
+      0,
+    )
+    assert.equal(e.stateOf(0), 'receiving')
+    return e
+  }
+
+  it('a transfer cut short by a plan that makes the receiver an old replica keeps reads merging (sim swarm seed 2084)', () => {
+    const e = streamingReceiver()
+    e.applyPlan(
+      {
+        moves: [{ partition: 0, to: 'f', sources: ['a', 'b', 'e'] }],
+        drops: [{ partition: 0, node: 'e', awaiting: ['f'] }],
+      },
+      { newReplicas: () => ['a', 'b', 'f'] },
+    )
+    assert.equal(e.stateOf(0), 'handing-off')
+    assert.deepEqual(e.readQuorumOf(0), { sources: ['a', 'b', 'c'], needed: 2 })
+    assert.deepEqual(e.onHandoffDone('f', { type: 'handoff-done', partition: 0 }).drop, [0])
+    assert.equal(e.readQuorumOf(0), undefined)
+  })
+
+  it('a transfer in progress keeps going when the next plan keeps the receiver a replica (sim swarm seed 2086)', () => {
+    const e = streamingReceiver()
+    e.applyPlan(
+      {
+        moves: [{ partition: 0, to: 'f', sources: ['a', 'b', 'e'] }],
+        drops: [{ partition: 0, node: 'b', awaiting: ['f'] }],
+      },
+      { newReplicas: () => ['a', 'e', 'f'] },
+    )
+    assert.equal(e.stateOf(0), 'receiving')
+    assert.deepEqual(e.readQuorumOf(0), { sources: ['a', 'b', 'c'], needed: 2 })
+  })
+
   it('drops a partition at once when nobody needs to receive it', () => {
     const holder = new Rebalance({ self: 'old' })
     const step = holder.applyPlan({

@@ -238,6 +238,23 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 2084, 2086 (swarm) — a transfer in progress was cancelled by the next plan, and the node
+  //     then answered gets from its half-streamed copy as if it were complete. 2084: a joiner
+  //     that left before its second pass answered as an old replica handing the partition off;
+  //     2086: two nodes that stayed replicas across the next plan answered as plain replicas.
+  //     Each formed a read quorum that missed an acknowledged write (2086: also a delete, so
+  //     the deleted value reappeared). A transfer the plan keeps the node a replica for now
+  //     keeps going, and one cut short leaves reads merging a read quorum of its sources until
+  //     the partition is dropped (rebalance.ts applyPlan/readQuorumOf;
+  //     test/replication/rebalance.test.ts).
+  for (const seed of ['2084', '2086']) {
+    it(`a transfer cut short by a new plan is never read as a complete copy (regression swarm seed ${seed})`, () => {
+      const result = runSimulation(swarmOptions(seed), { isLogging: false })
+      assert.ok(result.ok, `${explain(result)} --swarm`)
+      assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+    })
+  }
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).
