@@ -25,7 +25,13 @@ import { performance } from 'node:perf_hooks'
 import type { GossamerError } from '../errors.ts'
 import { formatVersion } from '../hlc/version.ts'
 import { errorBody } from './error-mapper.ts'
-import { decodeComponent, etagOf, type InputLimits, validateKey } from './http-input.ts'
+import {
+  decodeComponent,
+  etagOf,
+  type InputLimits,
+  storedContentType,
+  validateKey,
+} from './http-input.ts'
 import type { LiveRecord, WriteResult } from './kv-service.ts'
 import type { NodeMetrics } from './metrics.ts'
 
@@ -140,8 +146,7 @@ function createFastPut(
     const startedMs = performance.now()
     const key = plainKey(request.url, deps.limits)
     if (key === undefined) return false
-    const contentTypeHeader = headers['content-type']
-    const contentType = contentTypeHeader === '' ? undefined : contentTypeHeader
+    const contentType = storedContentType(headers['content-type'])
     const chunks: Buffer[] = []
     let received = 0
     request.on('data', (chunk: Buffer) => {

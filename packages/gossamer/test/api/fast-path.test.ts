@@ -254,6 +254,37 @@ describe('HTTP fast path switched off', () => {
   })
 })
 
+describe('HTTP fast path: content types', () => {
+  it('stores no content type for the default one, as the route does', async () => {
+    const engine = new MemoryEngine()
+    const clock = new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 })
+    const metrics = new NodeMetrics({ engine, defaultMetrics: false })
+    const kv = new KvService({ engine, clock, nowMs: () => 1_764_000_000_000 })
+    const app = buildApp({
+      engine,
+      clock,
+      metrics,
+      logger: silentLogger(),
+      config: { name: 'n1', maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 },
+      kv,
+      fastRead: () => undefined,
+    })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    try {
+      const octets = { 'content-type': 'application/octet-stream' }
+      assert.equal((await request(base, 'PUT', '/v1/kv/a', octets, 'v')).status, 201)
+      assert.equal(metrics.fastPathRequests, 1, 'the fast path answered')
+      assert.equal(engine.getRecord('a')?.contentType, undefined)
+      const typed = { 'content-type': 'text/plain' }
+      assert.equal((await request(base, 'PUT', '/v1/kv/b', typed, 'v')).status, 201)
+      assert.equal(metrics.fastPathRequests, 2)
+      assert.equal(engine.getRecord('b')?.contentType, 'text/plain')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('HTTP fast path: a failed write', () => {
   it('answers the JSON error the route answers, and counts it', async () => {
     const engine = new MemoryEngine()

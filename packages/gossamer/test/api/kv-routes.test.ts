@@ -41,6 +41,27 @@ describe('/v1/kv', () => {
     assert.equal(get.headers['content-type'], 'application/octet-stream')
   })
 
+  test('the default content type is not stored: it reads back, and lists, as a value without one', async () => {
+    const sent = await put(h, 'octets', 'x', { 'content-type': 'application/octet-stream' })
+    assert.equal(sent.statusCode, 201)
+    assert.equal(h.engine.getRecord('octets')?.contentType, undefined, 'nothing stored for it')
+    const get = await h.app.inject({ url: '/v1/kv/octets' })
+    assert.equal(get.headers['content-type'], 'application/octet-stream')
+    await put(h, 'typed', 'y', { 'content-type': 'text/plain' })
+    assert.equal(h.engine.getRecord('typed')?.contentType, 'text/plain')
+    const items = (await h.app.inject({ url: '/v1/kv' })).json().items as Array<{
+      key: string
+      contentType?: string
+    }>
+    assert.deepEqual(
+      items.map((item) => [item.key, item.contentType]),
+      [
+        ['octets', undefined],
+        ['typed', 'text/plain'],
+      ],
+    )
+  })
+
   test('an empty body stores an empty value', async () => {
     assert.equal((await h.app.inject({ method: 'PUT', url: '/v1/kv/empty' })).statusCode, 201)
     const get = await h.app.inject({ url: '/v1/kv/empty' })

@@ -21,6 +21,7 @@ import { putResponseBody } from '../fast-path.ts'
 import {
   checkValueSize,
   consistencyParam,
+  DEFAULT_CONTENT_TYPE,
   decodeComponent,
   decodeCursor,
   encodeCursor,
@@ -33,14 +34,16 @@ import {
   parseTtlMs,
   queryParam,
   rawPathAfter,
+  storedContentType,
   validateKey,
 } from '../http-input.ts'
 import type { KvApi } from '../kv-api.ts'
 import type { LiveRecord, WritePreconditions } from '../kv-service.ts'
 import { notFound } from './seed-routes.ts'
 
+export { DEFAULT_CONTENT_TYPE }
+
 /** Content type returned for values stored without one. */
-export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 
 /** Longest Content-Type stored with a value; longer is 400 GOSSAMER_ERR_HEADER_INVALID. */
 export const CONTENT_TYPE_MAX_LENGTH = 256
@@ -137,14 +140,13 @@ function setRecordHeaders(reply: FastifyReply, record: LiveRecord): void {
 
 function contentTypeOf(request: FastifyRequest): string | undefined {
   const contentType = request.headers['content-type']
-  if (contentType === undefined || contentType === '') return undefined
-  if (contentType.length > CONTENT_TYPE_MAX_LENGTH) {
+  if (contentType !== undefined && contentType.length > CONTENT_TYPE_MAX_LENGTH) {
     throw new GossamerError(
       'GOSSAMER_ERR_HEADER_INVALID',
       `Content-Type is longer than ${CONTENT_TYPE_MAX_LENGTH} characters`,
     )
   }
-  return contentType
+  return storedContentType(contentType)
 }
 
 function expiresAtMs(request: FastifyRequest, kv: KvApi): number | undefined {
@@ -173,7 +175,10 @@ async function listPage(request: FastifyRequest, deps: KvDeps) {
   const items = page.entries.map(({ key, record }) => ({
     key,
     version: formatVersion(record.version),
-    ...(record.contentType !== undefined && { contentType: record.contentType }),
+    // Listed when not the default (records written before the default was left out may
+    // still store it).
+    ...(record.contentType !== undefined &&
+      record.contentType !== DEFAULT_CONTENT_TYPE && { contentType: record.contentType }),
     ...(record.expiresAtMs !== undefined && { expiresAtMs: record.expiresAtMs }),
     ...(withValues && record.value !== null && { value: toBase64(record.value) }),
   }))
