@@ -254,21 +254,26 @@ describe('HTTP fast path switched off', () => {
   })
 })
 
+/** An app (fast path included) over `kv`, with no fast read, at a fixed wall clock. */
+function appOver(engine: MemoryEngine, metrics: NodeMetrics, kv: KvApi) {
+  return buildApp({
+    engine,
+    clock: new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 }),
+    metrics,
+    logger: silentLogger(),
+    config: { name: 'n1', maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 },
+    kv,
+    fastRead: () => undefined,
+  })
+}
+
 describe('HTTP fast path: content types', () => {
   it('stores no content type for the default one, as the route does', async () => {
     const engine = new MemoryEngine()
     const clock = new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 })
     const metrics = new NodeMetrics({ engine, defaultMetrics: false })
     const kv = new KvService({ engine, clock, nowMs: () => 1_764_000_000_000 })
-    const app = buildApp({
-      engine,
-      clock,
-      metrics,
-      logger: silentLogger(),
-      config: { name: 'n1', maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 },
-      kv,
-      fastRead: () => undefined,
-    })
+    const app = appOver(engine, metrics, kv)
     const base = await app.listen({ host: '127.0.0.1', port: 0 })
     try {
       const octets = { 'content-type': 'application/octet-stream' }
@@ -306,15 +311,7 @@ describe('HTTP fast path: a failed write', () => {
       delete: failure,
       list: (options) => local.list(options),
     }
-    const app = buildApp({
-      engine,
-      clock: new HybridLogicalClock({ nodeId: 'n1', wallClockMs: () => 1_764_000_000_000 }),
-      metrics,
-      logger: silentLogger(),
-      config: { name: 'n1', maxKeyBytes: 1024, maxValueBytes: 1024 * 1024 },
-      kv,
-      fastRead: () => undefined,
-    })
+    const app = appOver(engine, metrics, kv)
     const base = await app.listen({ host: '127.0.0.1', port: 0 })
     try {
       const fast = await request(base, 'PUT', '/v1/kv/k', {}, 'v')

@@ -136,7 +136,8 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     await cluster.stop()
   })
 
-  test('a node whose clock runs far ahead has its writes refused and cannot override newer data', async () => {
+  /** Nodes a and b, and c whose clock runs ten minutes ahead (beyond the 60 s skew bound). */
+  async function startSkewedCluster(): Promise<TestCluster> {
     const cluster = new TestCluster()
     clusters.push(cluster)
     await cluster.start('a')
@@ -144,6 +145,11 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     await cluster.start('c', { clockOffsetMs: 10 * 60_000, maxClockSkewMs: 60_000 })
     await cluster.waitMembers(['a', 'b', 'c'])
     await cluster.waitReady()
+    return cluster
+  }
+
+  test('a node whose clock runs far ahead has its writes refused and cannot override newer data', async () => {
+    const cluster = await startSkewedCluster()
     const a = cluster.node('a')
     const c = cluster.node('c')
     assert.equal((await put(a, 'skew', 'good', 'all')).status, 200)
@@ -165,13 +171,7 @@ describe('cluster runtime: replication', { timeout: 120_000 }, () => {
     // by c's stale-at-commit reply); a still holds the older one. With b down, a and c must not
     // form a read quorum: c's future record is no usable answer, so the read fails rather than
     // return a's stale value as if it were the newest.
-    const cluster = new TestCluster()
-    clusters.push(cluster)
-    await cluster.start('a')
-    await cluster.start('b')
-    await cluster.start('c', { clockOffsetMs: 10 * 60_000, maxClockSkewMs: 60_000 })
-    await cluster.waitMembers(['a', 'b', 'c'])
-    await cluster.waitReady()
+    const cluster = await startSkewedCluster()
     const a = cluster.node('a')
     assert.equal((await put(a, 'shadow', 'honest 1', 'all')).status, 200)
     const record = (value: string, wallMs: number, nodeId: string) => ({
