@@ -30,7 +30,7 @@ describe('cluster runtime: handoff rate limit', { timeout: 120_000 }, () => {
   test('a joining node streams no faster than handoffRecordsPerSec, and gets every key', async (t) => {
     const cluster = new TestCluster({ handoffRecordsPerSec: LIMIT })
     clusters.push(cluster)
-    const nodes = await startLoadedCluster(cluster, KEYS)
+    await startLoadedCluster(cluster, KEYS)
 
     const d = await cluster.start('d')
     const stats = d.cluster.driver.stats
