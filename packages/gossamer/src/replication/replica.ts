@@ -13,6 +13,8 @@
  * store: this node is a fallback, not an owner of the key's partition. Any other `put` is a
  * replica write, taken only for a partition this node holds (`partitionRefusal`, the rule gets
  * follow too): otherwise it is answered `refused` and the coordinator counts no ack from it.
+ * An old replica still handing a partition off holds its copy for the hand-off only (pages,
+ * and the gets forwarded by receivers streaming it in), not for coordinators (`routeGet`).
  */
 import type { StoredRecord, WriteOutcome } from '../storage/engine.ts'
 import { decideWrite } from '../storage/record-rules.ts'
@@ -59,17 +61,27 @@ export interface PartitionHolding {
 }
 
 /**
- * Why this node does not hold the partition, or undefined when it does. It holds it when it is
- * a replica of it in its applied placement (streaming it in included: a joining node takes
- * writes for the partitions it receives), or an old replica still handing it off (it keeps its
- * copy until every receiver reports done, `rebalance.ts`). It does not when no placement is
+ * Why this node does not hold the partition for a coordinator, or undefined when it does. It
+ * holds it when it is a replica of it in its applied placement (streaming it in included: a
+ * joining node takes writes for the partitions it receives). It does not when no placement is
  * applied yet (it cannot know it was made a replica), when it is not a replica, or once it
- * dropped the partition after a hand-off. Pure.
+ * dropped the partition after a hand-off — and not while it is still handing it off either.
+ * An old replica keeps its copy until every receiver reports done (`rebalance.ts`), but that
+ * copy serves the hand-off only (pages, and gets forwarded by a receiver that merges them with
+ * its own copy: `routeGet`): coordinators under the new placement write to the new replicas,
+ * so the old copy misses their writes, and a coordinator that still asks this node has not
+ * heard of the change. Its answer, or its ack, would count towards a quorum of a placement that
+ * is no longer in force (whole-cluster simulator, swarm seeds 4149 and 4183: a coordinator
+ * that had not yet heard of a leave read from itself and from the leaving node, and missed a
+ * put the new replicas had acknowledged; 4183 also counted the leaving node's ack for a
+ * write=all). Refused, the coordinator counts a failed replica and needs a quorum of the
+ * others. (A handing-off node is never a replica in its applied placement: a plan that makes
+ * it one again moves the partition to it, which ends the hand-off.) Pure.
  */
 export function partitionRefusal(view: PartitionHolding): string | undefined {
   if (view.replicas === undefined) return 'no placement applied yet'
+  if (view.handoff === 'handing-off') return 'handing the partition off'
   if (view.readQuorum !== undefined) return undefined
-  if (view.handoff === 'handing-off') return undefined
   if (view.replicas.includes(view.self)) return undefined
   return 'not a replica of the partition'
 }
@@ -151,9 +163,11 @@ export function handleGet(input: {
  * How a replica answers a `get` for a key of `partition`, from what it knows of that partition
  * (the same rule in the runtime's driver and the simulator's node):
  *
- * - `local`: it holds the partition — a replica of it in its applied placement, or an old
- *   replica still handing it off (old replicas keep their copies until every receiver reports
- *   done, `rebalance.ts`): the raw local record.
+ * - `local`: it holds the partition — a replica of it in its applied placement: the raw local
+ *   record. Also an old replica still handing it off, for a get forwarded by a receiver that
+ *   is streaming it in (old replicas keep their copies until every receiver reports done,
+ *   `rebalance.ts`; the receiver merges the answer with its own copy, which takes the writes
+ *   coordinated under the new placement).
  * - `merge`: it is still streaming the partition in (`readQuorumOf`), so its own copy may miss
  *   a write acknowledged under the old placement (by a write quorum that need not include the
  *   one old replica a single forward would ask, nor the coordinator's other choice): the newest
@@ -165,6 +179,9 @@ export function handleGet(input: {
  *   coordinator counts a failure instead of an empty answer that would hide the key's copies
  *   (the simulator, seed 61: a node that had not yet applied the placement that made it a
  *   replica answered 'no record', and with a replica that missed the write formed a quorum).
+ *   Likewise a get from a coordinator (not forwarded) to an old replica still handing the
+ *   partition off: its copy misses the writes coordinated under the new placement
+ *   (`partitionRefusal`; swarm seeds 4149, 4183).
  */
 export type GetRoute =
   | { readonly kind: 'local' }
@@ -178,6 +195,11 @@ export function routeGet(
     readonly forwarded: boolean
   },
 ): GetRoute {
+  // A receiver streaming the partition in asks the old replicas (`readQuorumOf`) and merges
+  // their records with its own copy: a complete old copy answers it as it is.
+  if (input.forwarded && input.handoff === 'handing-off' && input.readQuorum === undefined) {
+    return { kind: 'local' }
+  }
   const refusal = partitionRefusal(input)
   if (refusal !== undefined) return { kind: 'refuse', reason: refusal }
   if (input.readQuorum !== undefined) {

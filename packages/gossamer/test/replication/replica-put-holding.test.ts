@@ -73,10 +73,18 @@ describe('replication/replica: handlePut refuses partitions it does not hold', (
     assert.equal(status(reply), 'refused')
   })
 
-  it('an old replica still handing the partition off accepts; once dropped it refuses', () => {
-    assert.equal(status(putAt({ ...notReplica, handoff: 'handing-off' }).reply), 'applied')
-    assert.equal(putAt({ ...notReplica, handoff: 'handing-off' }).step.persist.length, 1)
-    assert.equal(status(putAt({ ...notReplica, handoff: 'dropped' }).reply), 'refused')
+  it('an old replica still handing the partition off refuses, as once it dropped it', () => {
+    // Its copy is about to be dropped and its receivers may have streamed past the key: an ack
+    // from it is no copy under the new placement. A coordinator that still sends it puts has
+    // not heard of the change (swarm seed 4183: a write=all counted a leaving node's ack).
+    for (const handoff of ['handing-off', 'dropped'] as const) {
+      const { step, reply } = putAt({ ...notReplica, handoff })
+      assert.equal(status(reply), 'refused', handoff)
+      assert.equal(step.persist.length, 0, handoff)
+    }
+    const incomplete = { sources: ['a', 'b', 'c'], needed: 2 }
+    const cutShort = putAt({ ...notReplica, handoff: 'handing-off', readQuorum: incomplete })
+    assert.equal(status(cutShort.reply), 'refused')
   })
 
   it('a joining node accepts puts for the partitions it is receiving (pending, receiving, received)', () => {

@@ -255,6 +255,20 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     })
   }
 
+  // 4149, 4183 (swarm) — a coordinator that had not heard of a leave (ownership deltas spent
+  //     during a partition) read from the leaving node, still handing the partition off, and
+  //     from a replica that had missed a put the new replicas acknowledged: an older value
+  //     (4183: also a deleted value back). A node handing a partition off now refuses
+  //     coordinators' gets and puts and answers only receivers' forwarded gets (replica.ts
+  //     partitionRefusal/routeGet; test/replication/replica-get-route.test.ts).
+  for (const seed of ['4149', '4183']) {
+    it(`an old replica handing a partition off answers no coordinator (regression swarm seed ${seed})`, () => {
+      const result = runSimulation(swarmOptions(seed), { isLogging: false })
+      assert.ok(result.ok, `${explain(result)} --swarm`)
+      assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+    })
+  }
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).
