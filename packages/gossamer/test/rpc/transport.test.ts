@@ -138,6 +138,18 @@ test('a call to a peer that refuses connections fails with UNAVAILABLE, not afte
   assert.equal(rpc.pendingCount, 0)
 })
 
+test('every call waiting on a failed dial fails with UNAVAILABLE; one that waits for a connection stays', async () => {
+  const rpc = client(await closedPort(), { reconnectDelayMsMin: 1000, reconnectDelayMsMax: 1000 })
+  // All made before the first dial fails: they wait on that one dial.
+  const calls = Array.from({ length: 100 }, () => rpc.call('ping', {}, { timeoutMs: 60_000 }))
+  const patient = rpc.call('ping', {}, { timeoutMs: 300, waitForConnection: true })
+  for (const call of calls) await rejectsWith(call, 'GOSSAMER_ERR_RPC_UNAVAILABLE')
+  assert.equal(rpc.pendingCount, 1, 'the waiting call is still pending')
+  assert.equal(rpc.metrics().connectAttempts, 1)
+  await rejectsWith(patient, 'GOSSAMER_ERR_RPC_TIMEOUT')
+  assert.equal(rpc.metrics().unavailable, 100)
+})
+
 test('after a failed dial the client dials again once the backoff is over, and calls succeed', async () => {
   const port = await closedPort()
   const rpc = client(port, { reconnectDelayMsMin: 20, reconnectDelayMsMax: 20 })
