@@ -10,8 +10,9 @@
  * Streaming is pulled by the receiver (`Rebalance`): it asks a source for one page at a time
  * (`handoff-request` → `handoff-batch`, key order, resumable by cursor), persists the page
  * (last-writer-wins, so pages merge safely with writes arriving meanwhile), then asks for the
- * next. The receiver streams the whole partition from a READ QUORUM of the old replicas
- * (⌊N/2⌋+1 distinct sources, one full pass each), not from one: a write acknowledged by a quorum
+ * next; the partition counts as received only once every page is durable (`onPersisted`).
+ * The receiver streams the whole partition from a READ QUORUM of the old replicas (⌊N/2⌋+1
+ * distinct sources, one full pass each), not from one: a write acknowledged by a quorum
  * of the old replicas need not be on any single one of them, and once this receiver reports
  * done an old replica drops its copy, so a copy streamed from one source could leave the write
  * on fewer than a quorum of the new replicas (found by the whole-cluster simulator, seed 80).
@@ -125,10 +126,18 @@ export type HandoffState =
   /** Outbound: every receiver is done; the data was dropped. */
   | 'dropped'
 
+/**
+ * A streamed page to persist. Once its write is durable, the driver sends `thenSend` and calls
+ * `onPersisted(page)` (with `false` if the write failed).
+ */
+export interface HandoffPersist extends AfterPersist {
+  readonly page?: { readonly partition: number; readonly transfer: number } | undefined
+}
+
 /** What one input produced. `drop`: partitions whose local data the driver may now delete. */
 export interface RebalanceStep {
   readonly send: readonly Outgoing[]
-  readonly persist: readonly AfterPersist[]
+  readonly persist: readonly HandoffPersist[]
   readonly drop: readonly number[]
 }
 
@@ -142,8 +151,14 @@ interface Inbound {
   /** Old replicas that wait for our handoff-done. */
   readonly notify: readonly string[]
   state: 'pending' | 'receiving' | 'received'
+  /** Identifies this transfer in `HandoffPersist.page`. */
+  readonly id: number
+  /** Pages handed to the driver to persist and not yet reported durable (`onPersisted`). */
+  unpersisted: number
+  /** Every pass delivered: 'received' once `unpersisted` is 0. */
+  isComplete: boolean
   sourceTurn: number
-  source?: string
+  source?: string | undefined
   transferId: number
   after?: string | undefined
   deadlineMs: number
@@ -245,6 +260,9 @@ export class Rebalance {
         passed: new Set(),
         notify: notifyByPartition.get(partition) ?? [],
         state: 'pending',
+        id: this.#nextTransferId++,
+        unpersisted: 0,
+        isComplete: false,
         sourceTurn: 0,
         transferId: 0,
         deadlineMs: 0,
@@ -327,6 +345,7 @@ export class Rebalance {
     const send: Outgoing[] = []
     let active = this.#activeCount()
     for (const transfer of this.#inboundInOrder()) {
+      if (transfer.isComplete) continue // only waiting for its pages to be durable
       if (transfer.state === 'receiving' && nowMs >= transfer.deadlineMs) {
         const next = this.#switchSource(transfer, nowMs, isReachable)
         if (next !== undefined) send.push(next)
@@ -340,7 +359,9 @@ export class Rebalance {
 
   #activeCount(): number {
     let active = 0
-    for (const transfer of this.#inbound.values()) if (transfer.state === 'receiving') active += 1
+    for (const transfer of this.#inbound.values()) {
+      if (transfer.state === 'receiving' && !transfer.isComplete) active += 1
+    }
     return active
   }
 
@@ -371,12 +392,15 @@ export class Rebalance {
     if (
       transfer === undefined ||
       transfer.state !== 'receiving' ||
+      transfer.isComplete ||
       transfer.source !== from ||
       transfer.transferId !== batch.transferId
     ) {
       return { send: [], persist: [], drop: [] }
     }
     const entries = batch.entries.map(({ key, record }: KeyedRecord) => ({ key, record }))
+    transfer.unpersisted += 1
+    const page = { partition: batch.partition, transfer: transfer.id }
     if (batch.cursor === undefined) {
       transfer.passed.add(from)
       if (transfer.passed.size < transfer.needed) {
@@ -385,20 +409,48 @@ export class Rebalance {
         const next = this.#switchSource(transfer, nowMs, this.#isReachable)
         return {
           send: [],
-          persist: [{ entries, thenSend: next === undefined ? [] : [next] }],
+          persist: [{ entries, thenSend: next === undefined ? [] : [next], page }],
           drop: [],
         }
       }
-      transfer.state = 'received'
+      // Every pass is in, but the partition counts as received (reads answered from the local
+      // copy alone, `readQuorumOf`) only once every page is durable (`onPersisted`): until a
+      // write commits the engine does not show it, and a receiver that answered from its copy
+      // meanwhile missed an acknowledged write (whole-cluster simulator, swarm seed 5054: a
+      // rejoined node on a slow disk answered 'no record' for a key whose streamed pages were
+      // still committing, and with a replica that had missed the write made a read quorum).
+      transfer.isComplete = true
       const done: HandoffDoneMessage = { type: 'handoff-done', partition: batch.partition }
       const thenSend = transfer.notify.map((to) => ({ to, message: done }))
       // The next transfers need not wait for this page to be durable: they are other partitions.
-      return { send: this.#startPending(nowMs), persist: [{ entries, thenSend }], drop: [] }
+      return { send: this.#startPending(nowMs), persist: [{ entries, thenSend, page }], drop: [] }
     }
     transfer.after = batch.cursor
     transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
     const thenSend = [this.#request(transfer, from)]
-    return { send: [], persist: [{ entries, thenSend }], drop: [] }
+    return { send: [], persist: [{ entries, thenSend, page }], drop: [] }
+  }
+
+  /**
+   * A page of `onBatch` is durable (`ok`), or its write failed. The transfer is 'received'
+   * once every pass is in and every page durable. A failed page starts the transfer over.
+   */
+  onPersisted(page: HandoffPersist['page'], ok = true): void {
+    if (page === undefined) return
+    const transfer = this.#inbound.get(page.partition)
+    if (transfer === undefined || transfer.id !== page.transfer || transfer.state !== 'receiving') {
+      return
+    }
+    transfer.unpersisted = Math.max(0, transfer.unpersisted - 1)
+    if (!ok) {
+      transfer.passed.clear()
+      transfer.isComplete = false
+      transfer.source = undefined
+      transfer.after = undefined
+      transfer.deadlineMs = 0
+      return
+    }
+    if (transfer.isComplete && transfer.unpersisted === 0) transfer.state = 'received'
   }
 
   /** A receiver holds `partition` now; drop it here once every receiver has said so. */
@@ -443,7 +495,9 @@ export class Rebalance {
   /** The transport failed a request to `from`: the next tick switches source. */
   onFailure(from: string): void {
     for (const transfer of this.#inbound.values()) {
-      if (transfer.state === 'receiving' && transfer.source === from) transfer.deadlineMs = 0
+      if (transfer.state === 'receiving' && !transfer.isComplete && transfer.source === from) {
+        transfer.deadlineMs = 0
+      }
     }
   }
 

@@ -587,6 +587,7 @@ export class SimNode {
       this.stats.handoffRecords += after.entries.length
       this.#persist(after.entries, () => {
         for (const out of this.#widenHandoffDone(after.thenSend)) this.#sendRebalance(out)
+        this.rebalance.onPersisted(after.page)
       })
     }
   }

@@ -20,7 +20,11 @@ import {
 import { HashTree, scanPartitionEntries } from '../../src/replication/hash-tree.ts'
 import { HintedHandoff, MemoryHintStore } from '../../src/replication/hinted-handoff.ts'
 import type { AfterPersist, Outgoing, ReplicationMessage } from '../../src/replication/messages.ts'
-import { answerHandoffRequest, Rebalance } from '../../src/replication/rebalance.ts'
+import {
+  answerHandoffRequest,
+  type HandoffPersist,
+  Rebalance,
+} from '../../src/replication/rebalance.ts'
 import { handleGet, handleHintDeliver, handlePut } from '../../src/replication/replica.ts'
 import { computePlacement, type Placement } from '../../src/ring/partitioner.ts'
 import type { StoredRecord } from '../../src/storage/engine.ts'
@@ -198,8 +202,11 @@ export class SimCluster {
     this.#queue.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq)
   }
 
-  #persist(node: SimNode, persists: readonly AfterPersist[]): void {
-    for (const persist of persists) this.#send(node.name, applyPersist(node.engine, persist))
+  #persist(node: SimNode, persists: readonly HandoffPersist[]): void {
+    for (const persist of persists) {
+      this.#send(node.name, applyPersist(node.engine, persist))
+      node.rebalance.onPersisted(persist.page)
+    }
   }
 
   /** Starts a write at `coordinator`; run the network to see it complete. */

@@ -125,7 +125,10 @@ describe('replication/rebalance: streaming', () => {
         batches += 1
         const step = receiver.onBatch(out.to, batch!, 0)
         assert.equal(dropped.length, 0, 'nothing is dropped before the last pass')
-        for (const persist of step.persist) queue.push(...applyPersist(target, persist))
+        for (const persist of step.persist) {
+          queue.push(...applyPersist(target, persist))
+          receiver.onPersisted(persist.page)
+        }
       } else if (out.message.type === 'handoff-done') {
         dropped.push(...holder.onHandoffDone('new', out.message).drop)
       }
@@ -170,6 +173,7 @@ describe('replication/rebalance: streaming', () => {
       })
       const step = receiver.onBatch('old', batch!, 0)
       queue.push(...step.send)
+      for (const persist of step.persist) receiver.onPersisted(persist.page)
     }
     assert.ok(inFlightMax <= 2, 'never more transfers than the bound')
     assert.equal(receiver.isReady, true, 'every partition arrived with a single tick')
@@ -230,11 +234,77 @@ describe('replication/rebalance: streaming', () => {
     // A late duplicate end-of-stream from 'a' does not count twice.
     assert.deepEqual(end(first).persist, [])
     const afterSecond = end(second[0]!)
+    receiver.onPersisted(afterFirst.persist[0]!.page)
+    receiver.onPersisted(afterSecond.persist[0]!.page)
     assert.equal(receiver.stateOf(0), 'received')
     assert.deepEqual(
       afterSecond.persist[0]!.thenSend.map((out) => [out.to, out.message.type]),
       [['c', 'handoff-done']],
     )
+  })
+
+  it('a transfer counts as received only once every page is durable (sim swarm seed 5054)', () => {
+    // d streams partition 0 from a read quorum of {a, b, c} on a slow disk: the page of the
+    // first pass is still committing when the source deadline passes and the tick moves on to
+    // the next source; the last pass arrives before either page is durable.
+    const receiver = new Rebalance({ self: 'd', config: { requestTimeoutMs: 100 } })
+    receiver.applyPlan({
+      moves: [{ partition: 0, to: 'd', sources: ['a', 'b', 'c'] }],
+      drops: [{ partition: 0, node: 'c', awaiting: ['d'] }],
+    })
+    const end = (out: Outgoing, key: string) =>
+      receiver.onBatch(
+        out.to,
+        {
+          type: 'handoff-batch',
+          transferId: out.message.type === 'handoff-request' ? out.message.transferId : 0,
+          partition: 0,
+          entries: [
+            { key, record: { value: null, version: { wallMs: 1, logical: 0, nodeId: out.to } } },
+          ],
+          cursor: undefined,
+        },
+        0,
+      )
+    const first = receiver.tick(0, () => true).send[0]!
+    const pass1 = end(first, 'k1').persist[0]!
+    const second = receiver.tick(200, () => true).send[0]!
+    assert.notEqual(second.to, 'a', 'a slow commit lets the deadline switch the source')
+    const pass2 = end(second, 'k2').persist[0]!
+    assert.deepEqual(
+      pass2.thenSend.map((out) => [out.to, out.message.type]),
+      [['c', 'handoff-done']],
+    )
+    const stillStreaming = () => {
+      assert.equal(receiver.stateOf(0), 'receiving')
+      assert.equal(receiver.isReady, false)
+      assert.deepEqual(receiver.readQuorumOf(0), { sources: ['a', 'b', 'c'], needed: 2 })
+    }
+    stillStreaming() // neither page is in the engine yet: reads must keep merging the old copies
+    assert.deepEqual(receiver.tick(1_000, () => true).send, [], 'no third pass is started')
+    receiver.onPersisted(pass2.page)
+    stillStreaming() // the first pass's page is still committing
+    receiver.onPersisted(pass1.page)
+    assert.equal(receiver.stateOf(0), 'received')
+    assert.equal(receiver.readQuorumOf(0), undefined)
+    assert.equal(receiver.isReady, true)
+  })
+
+  it('a page whose write failed starts the transfer over', () => {
+    const receiver = new Rebalance({ self: 'd' })
+    receiver.applyPlan({ moves: [{ partition: 0, to: 'd', sources: ['a', 'b'] }], drops: [] })
+    const request = receiver.tick(0, () => true).send[0]!
+    const transferId = request.message.type === 'handoff-request' ? request.message.transferId : 0
+    const step = receiver.onBatch(
+      'a',
+      { type: 'handoff-batch', transferId, partition: 0, entries: [], cursor: undefined },
+      0,
+    )
+    receiver.onPersisted(step.persist[0]!.page, false)
+    assert.equal(receiver.stateOf(0), 'receiving')
+    const again = receiver.tick(1, () => true).send[0]!
+    assert.equal(again.message.type, 'handoff-request')
+    assert.equal(again.message.type === 'handoff-request' ? again.message.after : 'x', undefined)
   })
 
   it('the read quorum of the old replicas', () => {
@@ -266,6 +336,7 @@ describe('replication/rebalance: streaming', () => {
         { type: 'handoff-batch', transferId, partition: p, entries: [], cursor: undefined },
         0,
       )
+      d.onPersisted(step.persist[0]?.page)
       next = step.persist[0]?.thenSend.find((o) => o.message.type === 'handoff-request')
     }
     assert.equal(d.stateOf(p), 'received')

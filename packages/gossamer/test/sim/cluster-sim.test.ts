@@ -269,6 +269,17 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     })
   }
 
+  // 5054 (swarm) — a rejoined node on a slow disk marked a partition received when the last
+  //     page arrived, before its pages were committed, and answered a quorum read from its
+  //     engine ('no record'); with a replica that had been down for the put it returned an
+  //     older value. A transfer now counts as received once every page is durable
+  //     (rebalance.ts onPersisted; test/replication/rebalance.test.ts).
+  it('a partition streamed in is read alone only once its pages are durable (regression swarm seed 5054)', () => {
+    const result = runSimulation(swarmOptions('5054'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.join ?? 0) >= 1, 'a node joined')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -1125,8 +1125,19 @@ export class ReplicationDriver {
       this.#persist(after.entries).then(
         () => {
           for (const out of this.#widenHandoffDone(after.thenSend)) this.#sendRebalance(out)
+          // The partition counts as received once its last page is durable (`onPersisted`).
+          const partition = after.page?.partition
+          if (partition === undefined) return
+          const wasReceiving = this.#rebalance.stateOf(partition) === 'receiving'
+          this.#rebalance.onPersisted(after.page)
+          if (wasReceiving && this.#rebalance.stateOf(partition) === 'received') {
+            this.stats.handoffPartitions += 1
+          }
         },
-        (error: unknown) => this.#c.logger.warn({ err: error }, 'handoff write failed'),
+        (error: unknown) => {
+          this.#c.logger.warn({ err: error }, 'handoff write failed')
+          this.#rebalance.onPersisted(after.page, false)
+        },
       )
     }
   }
@@ -1187,11 +1198,7 @@ export class ReplicationDriver {
         if (reply?.type !== 'handoff-batch') return
         this.#handoffTokens -= reply.entries.length
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
-        const wasReceiving = this.#rebalance.stateOf(batch.partition) === 'receiving'
         this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
-        if (wasReceiving && this.#rebalance.stateOf(batch.partition) === 'received') {
-          this.stats.handoffPartitions += 1
-        }
       },
       () => {
         if (out.message.type === 'handoff-request') this.#rebalance.onFailure(out.to)
