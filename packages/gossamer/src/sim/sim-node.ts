@@ -109,6 +109,8 @@ const FORWARDED_ID_BASE = 2 ** 52
 const LEAVE_POLL_MS = 50
 /** `ClusterRuntime.leave` gives the removal this long before leaving memberlist (LAN preset). */
 const LEAVE_GOSSIP_MS = 1_000
+/** `ClusterRuntime.leave` retries pushing its removal this often. */
+const REMOVAL_PUSH_RETRY_MS = 500
 
 /** What a node needs from the simulated world. */
 export interface SimWorld {
@@ -417,6 +419,10 @@ export class SimNode {
   #bootJoinId = -1
 
   #onJoinComplete(joinId: number, successCount: number): void {
+    if (joinId === this.#removalPush?.joinId) {
+      this.#onRemovalPushed(successCount)
+      return
+    }
     if (joinId !== this.#bootJoinId) {
       if (successCount > 0) this.#world.log(`${this.name} reconnected to ${successCount} owner(s)`)
       return
@@ -728,13 +734,7 @@ export class SimNode {
         `${this.name} hand-off finished (outbound ${this.outboundPending()}, hints ${this.hints.pendingCount()}); leaving`,
       )
       this.#changeOwnership(removeOwnership(this.ownership, this.name), [this.name])
-      this.#world.queue.after(
-        LEAVE_GOSSIP_MS,
-        this.guard(() => {
-          this.core.leave(5_000)
-          this.afterCall()
-        }),
-      )
+      this.#pushRemoval(this.#world.queue.nowMs + this.#world.options.leaveTimeoutMs)
     })
     if (others.length === 0) {
       this.#changeOwnership(removeOwnership(this.ownership, this.name), [this.name])
@@ -742,6 +742,47 @@ export class SimNode {
     } else {
       poll()
     }
+  }
+
+  // `ClusterRuntime.leave`: push the removal to the other owners until one takes it (bounded
+  // by the deadline), then give it a few gossip rounds and leave memberlist (swarm seed 5193).
+  #pushRemoval(deadlineMs: number): void {
+    const owners = members(this.ownership).filter((n) => n !== this.name)
+    if (owners.length === 0 || this.#world.queue.nowMs >= deadlineMs) {
+      this.#leaveMemberlist()
+      return
+    }
+    this.#removalPush = {
+      joinId: this.core.join(owners.map((name) => this.#world.addressOf(name))),
+      deadlineMs,
+    }
+    this.afterCall()
+  }
+
+  #removalPush: { readonly joinId: number; readonly deadlineMs: number } | undefined
+
+  #onRemovalPushed(successCount: number): void {
+    const push = this.#removalPush
+    this.#removalPush = undefined
+    if (push === undefined) return
+    if (successCount > 0) {
+      this.#leaveMemberlist()
+      return
+    }
+    this.#world.queue.after(
+      REMOVAL_PUSH_RETRY_MS,
+      this.guard(() => this.#pushRemoval(push.deadlineMs)),
+    )
+  }
+
+  #leaveMemberlist(): void {
+    this.#world.queue.after(
+      LEAVE_GOSSIP_MS,
+      this.guard(() => {
+        this.core.leave(5_000)
+        this.afterCall()
+      }),
+    )
   }
 
   /** The process exits after a graceful leave: what was queued for the disk is committed. */

@@ -54,6 +54,36 @@ describe('cluster runtime: ownership changes', { timeout: 150_000 }, () => {
     await cluster.stop()
   })
 
+  test('a graceful leave while every other owner is down waits until one takes its removal', async () => {
+    // b is down when a leaves, so a's `removed` state reaches nobody by gossip. Before the fix a
+    // stopped anyway, and b, restarting from its persisted ownership set (a still a member) and
+    // joining nobody, kept a as an owner for good (whole-cluster simulator, swarm seed 5193).
+    // Now a pushes its state to the other owners until one takes it (bounded by
+    // leaveTimeoutMs), so b learns of the removal once it is back on its old address.
+    const cluster = new TestCluster({ leaveTimeoutMs: 8_000, replicas: 2 })
+    clusters.push(cluster)
+    await cluster.start('a')
+    await cluster.start('b')
+    await cluster.waitMembers(['a', 'b'])
+    await cluster.waitReady()
+    const port = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1))
+    const b = cluster.node('b')
+    const ports = { gossipPort: port(b.gossipAddress), rpcPort: port(b.rpcAddress) }
+    await cluster.crash('b')
+    const leaving = cluster.node('a').close({ leave: true })
+    // b comes back on its old addresses within a's leave, joining nobody.
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const back = await cluster.start('b', { ...ports, join: '' })
+    await leaving
+    cluster.nodes.delete('a')
+    // Placement follows the ownership set (b's memberlist may not know a at all).
+    await waitFor(
+      'b no longer has a as an owner',
+      () => !back.cluster.placement.owners.includes('a'),
+      10_000,
+    )
+  })
+
   test('a graceful leave hands its partitions off before the node goes', async () => {
     const cluster = new TestCluster()
     clusters.push(cluster)

@@ -280,6 +280,17 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.join ?? 0) >= 1, 'a node joined')
   })
 
+  // 5193 (swarm) — a graceful leave while the other owners had just crashed or were down: its
+  //     removal reached no live node by gossip, it stopped, and the others restarted from their
+  //     persisted sets with it still an owner, for good (no convergence). A leave now pushes
+  //     its state to the other owners until one takes it, bounded by leaveTimeoutMs
+  //     (ClusterRuntime.leave, SimNode.leave; test/cluster-runtime/ownership.test.ts).
+  it('a leave waits until another owner holds its removal (regression swarm seed 5193)', () => {
+    const result = runSimulation(swarmOptions('5193'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -63,6 +63,8 @@ export interface PartitionRow {
 }
 
 const POLL_MS = 50
+/** A leave retries pushing its removal to the other owners this often (see `leave`). */
+const REMOVAL_PUSH_RETRY_MS = 500
 
 /** A running cluster runtime. Start with {@link ClusterRuntime.start}. */
 export class ClusterRuntime {
@@ -388,6 +390,24 @@ export class ClusterRuntime {
     }
     this.#membership.remove(this.name)
     if (others.length > 0) {
+      // The removal must reach another owner before this node goes quiet: gossip alone may
+      // reach nobody when the others just crashed or are down, and then, once this node is
+      // gone, nobody ever holds its removal (whole-cluster simulator, swarm seed 5193: it
+      // stayed an owner for good; the runtime reclaims it only after reclaimAfterMs). So push
+      // the state to the other owners until one takes it, bounded by leaveTimeoutMs again.
+      const deadline = Date.now() + config.leaveTimeoutMs
+      let reached = await this.#membership.pushStateToOwners()
+      // Bounded by the deadline.
+      while (reached === 0 && Date.now() < deadline) {
+        await sleep(REMOVAL_PUSH_RETRY_MS)
+        reached = await this.#membership.pushStateToOwners()
+      }
+      if (reached === 0) {
+        logger.warn(
+          "no other owner took this node's removal before leaveTimeoutMs; the cluster will " +
+            'reclaim it after reclaimAfterMs, or remove it with DELETE /v1/cluster/members/{name}',
+        )
+      }
       // Give the removal a few gossip rounds before going quiet.
       await sleep(Math.min(2_000, 5 * this.#gossipIntervalMs()))
       await this.#membership.leave(Math.min(5_000, config.leaveTimeoutMs + 1))

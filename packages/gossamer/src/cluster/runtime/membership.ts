@@ -258,6 +258,21 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.#change(removeOwnership(this.#ownership, name), [name])
   }
 
+  /**
+   * Push/pull with the other owners memberlist knows (`ownerGossipAddresses`), so they merge
+   * this node's ownership state now rather than by gossip; resolves how many were reached (0
+   * when none could be). Never throws.
+   */
+  async pushStateToOwners(): Promise<number> {
+    const addresses = this.ownerGossipAddresses()
+    if (addresses.length === 0) return 0
+    try {
+      return await this.#memberlist.join(addresses)
+    } catch {
+      return 0
+    }
+  }
+
   /** Broadcasts a graceful leave and stops gossip. Never throws. */
   async leave(timeoutMs: number): Promise<void> {
     try {
