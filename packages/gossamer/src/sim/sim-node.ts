@@ -344,6 +344,9 @@ export class SimNode {
     this.joined = false
     this.isLeaving = false
     this.#onGone = undefined
+    // A restarted core numbers its joins from the start again: a removal push still pending
+    // here would claim the boot join's completion (swarm seed 6011: the node never joined).
+    this.#removalPush = undefined
     this.epoch++
     this.core.shutdown()
     this.stats.droppedWrites += this.#inFlightBatch.length + this.#nextBatch.length
