@@ -87,6 +87,23 @@ export function partitionRefusal(view: PartitionHolding): string | undefined {
 }
 
 /**
+ * Why this node must not serve a `handoff-request` for a partition (answer its pages as a
+ * source), or undefined when it may. A node that has not applied any placement yet (booted,
+ * not joined) cannot know what it holds: after a leave, or a removal, it dropped its partitions
+ * (or kept a stale leftover of one), and it answered a receiver's requests with what its store
+ * happened to hold. Its last page, empty or stale, counted as a full pass from an old replica,
+ * so a receiver could report the hand-off done without a copy of a write a quorum of the old
+ * replicas held (whole-cluster simulator, swarm seed 8093: three leavers rejoined as the new
+ * replicas of a partition; one streamed it from two of the others, both still unjoined with the
+ * partition dropped, and an acknowledged w=all put was lost). Refused, the receiver switches to
+ * the next source (`Rebalance.onFailure`); the refusing node answers once it has joined. Pure.
+ */
+export function handoffSourceRefusal(view: PartitionHolding): string | undefined {
+  if (view.replicas === undefined) return 'no placement applied yet'
+  return undefined
+}
+
+/**
  * A `put` from a coordinator (or a read repair, or an old replica draining a partition).
  *
  * A hinted put (`hintFor`) is stored as a hint whatever `partition` says: a fallback holds hints

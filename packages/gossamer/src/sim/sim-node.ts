@@ -81,6 +81,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  handoffSourceRefusal,
   type PartitionHolding,
   putReplyAfterWrite,
   routeGet,
@@ -1047,6 +1048,12 @@ export class SimNode {
         break
       }
       case 'handoff-request': {
+        // As the driver: a node that does not know what it holds serves no pages.
+        const refusal = handoffSourceRefusal(this.#holdingOf(message.partition))
+        if (refusal !== undefined) {
+          respond.fail(`handoff-request refused: ${refusal}`)
+          break
+        }
         const answer = answerHandoffRequest({
           store: this.#partitions.reader(message.partition, this.engine),
           request: message,
@@ -1124,8 +1131,12 @@ export class SimNode {
 
   /** The driver's `#partitionHolding`: this node's view of `key`'s partition (applied placement). */
   #partitionHolding(key: string): PartitionHolding {
+    return this.#holdingOf(this.#applied?.partitionOf(key))
+  }
+
+  /** The same view of one partition (undefined: no placement applied yet). */
+  #holdingOf(partition: number | undefined): PartitionHolding {
     const placement = this.#applied
-    const partition = placement?.partitionOf(key)
     return {
       self: this.name,
       replicas: partition === undefined ? undefined : placement?.preferenceList(partition),

@@ -295,6 +295,18 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     })
   }
 
+  // 8093 (swarm) — three leavers rejoined as the new replicas of a partition. One streamed it
+  //     from two of the others while they were still booting (no placement applied, the
+  //     partition dropped when they left): their empty pages counted as two full passes, it
+  //     reported done, and the only holders' copies were lost to the final placement (an
+  //     acknowledged w=all put). A node that has not applied a placement now refuses
+  //     handoff-requests (replica.ts handoffSourceRefusal; test/replication/handoff-source-refusal.test.ts).
+  it('a node that has not joined serves no hand-off pages (regression swarm seed 8093)', () => {
+    const result = runSimulation(swarmOptions('8093'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -54,6 +54,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  handoffSourceRefusal,
   type PartitionHolding,
   putReplyAfterWrite,
   routeGet,
@@ -617,13 +618,19 @@ export class ReplicationDriver {
         await this.#persistAll(step.persist)
         return step.send.find((out) => out.to === from)?.message
       }
-      case 'handoff-request':
+      case 'handoff-request': {
+        // A node that does not know what it holds serves no pages (`handoffSourceRefusal`).
+        const refusal = handoffSourceRefusal(this.#holdingOf(message.partition))
+        if (refusal !== undefined) {
+          throw new Error(`handoff-request for partition ${message.partition} refused: ${refusal}`)
+        }
         return answerHandoffRequest({
           store: this.#index.reader(message.partition, this.#c.engine),
           request: message,
           partitionOf: (key) => this.#c.placement().partitionOf(key),
           nowMs,
         })
+      }
       case 'handoff-done':
         this.#runRebalance(this.#rebalance.onHandoffDone(from, message))
         return undefined
@@ -813,8 +820,12 @@ export class ReplicationDriver {
 
   /** What this node knows of `key`'s partition under its applied placement (`routeGet`, `handlePut`). */
   #partitionHolding(key: string): PartitionHolding {
+    return this.#holdingOf(this.#placement?.partitionOf(key))
+  }
+
+  /** The same view of one partition (undefined: no placement applied yet). */
+  #holdingOf(partition: number | undefined): PartitionHolding {
     const placement = this.#placement
-    const partition = placement?.partitionOf(key)
     return {
       self: this.#c.self,
       replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
