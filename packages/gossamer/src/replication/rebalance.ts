@@ -170,8 +170,8 @@ interface Outbound {
   /**
    * Set when this node was still streaming the partition in (pending or receiving) when a new
    * plan made it an old replica: its copy may miss writes acknowledged under the placement
-   * before, so while it hands the partition off it answers reads as it did while streaming,
-   * with the records of a read quorum of those sources (`readQuorumOf`).
+   * before. `readQuorumOf` reports it, so `routeGet` refuses even the gets a receiver forwards
+   * (a handing-off node refuses coordinators' gets anyway: `partitionRefusal`).
    */
   readonly incomplete?: { readonly sources: readonly string[]; readonly needed: number }
 }
@@ -279,7 +279,7 @@ export class Rebalance {
       // receivers had pulled the data — found by the simulator, seed 21).
       this.#inbound.delete(entry.partition)
       // A transfer this plan cut short leaves a copy that may miss writes a quorum of the
-      // previous replicas acknowledged: reads keep merging a read quorum of them (found by the
+      // previous replicas acknowledged: no get is answered from it (`Outbound.incomplete`; found by the
       // whole-cluster simulator, swarm seed 2084: a node streaming a partition in left before
       // its second pass, answered a quorum read from its partial copy as an old replica, and
       // with a replica that had missed the write returned an older value).

@@ -261,11 +261,8 @@ export function putReplyAfterWrite<M extends Outgoing['message'] | undefined>(
   outcome: WriteOutcome | undefined,
 ): M | PutReplyMessage {
   if (planned?.type !== 'put-reply' || planned.status !== 'applied') return planned
-  if (outcome?.status === 'condition_failed')
-    return { ...planned, status: 'condition_failed', current: outcome.current?.version }
-  if (outcome?.status === 'stale')
-    return { ...planned, status: 'stale', current: outcome.current.version }
-  return planned
+  if (outcome === undefined || outcome.status === 'applied') return planned
+  return { ...planned, status: outcome.status, current: outcome.current?.version }
 }
 
 function putReply(requestId: number, status: PutReplyMessage['status']): PutReplyMessage {
