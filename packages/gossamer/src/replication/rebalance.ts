@@ -5,7 +5,10 @@
  * Planning is a pure function of the old and new placements (`planRebalance`), so every node
  * computes the same plan: for each partition, each new replica that was not an old one receives
  * the partition (a move, with the old replicas as sources in preference order), and each old
- * replica that is not a new one drops it once every move of that partition is done.
+ * replica that is not a new one drops it once every move of that partition is done. When the
+ * replica set shrinks (fewer owners than N after the change), every new replica receives,
+ * staying ones included: otherwise nobody would, and the dropping replica's writes could be
+ * left on fewer than a quorum of the new replicas.
  *
  * Streaming is pulled by the receiver (`Rebalance`): it asks a source for one page at a time
  * (`handoff-request` → `handoff-batch`, key order, resumable by cursor), persists the page
@@ -75,7 +78,15 @@ export function planRebalance(input: {
   for (let partition = 0; partition < input.partitionCount; partition++) {
     const before = input.oldReplicas(partition)
     const after = input.newReplicas(partition)
-    const receivers = after.filter((node) => !before.includes(node))
+    // A replica set that shrinks (fewer owners than N after the change) has fewer receivers
+    // than old replicas dropping out, so the new set is not guaranteed to hold a write quorum's
+    // worth of copies: a write acknowledged by {leaver, one stayer} of N=3 is left on one of
+    // the two new replicas, and the next drop that trusts the stayers loses it. There every new
+    // replica receives, staying ones included (each from a read quorum of the old replicas,
+    // counting its own copy), and the dropping replicas wait for all of them (found by the
+    // whole-cluster simulator, swarm seed 10024).
+    const shrinks = after.length < before.length
+    const receivers = after.filter((node) => shrinks || !before.includes(node))
     if (before.length > 0) {
       for (const to of receivers) moves.push({ partition, to, sources: before })
     }
@@ -249,8 +260,9 @@ export class Rebalance {
       this.#outbound.delete(partition)
       const existing = this.#inbound.get(partition)
       // A transfer in progress keeps going. One 'received' under an earlier plan does not
-      // count: a move in this plan means this node was not a replica before it, so its copy
-      // may be stale (it handed the partition off meanwhile) and is streamed again.
+      // count: a move in this plan means this node was not a replica before it (its copy may
+      // be stale: it handed the partition off meanwhile), or that the replica set shrinks and
+      // its copy may miss writes the dropping replicas acknowledged; it is streamed again.
       if (existing !== undefined && existing.state === 'receiving') continue
       const sources = move.sources.filter((node) => node !== this.self)
       this.#inbound.set(partition, {

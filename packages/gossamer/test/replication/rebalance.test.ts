@@ -42,7 +42,10 @@ describe('replication/rebalance: planning', () => {
           const was = old.preferenceList(p)
           const now = next.preferenceList(p)
           const receivers = result.moves.filter((m) => m.partition === p).map((m) => m.to)
-          assert.deepEqual(receivers.sort(), now.filter((n) => !was.includes(n)).sort())
+          // A shrinking replica set: the staying replicas receive too (sim swarm seed 10024).
+          const expected =
+            was.length > 0 && now.length < was.length ? now : now.filter((n) => !was.includes(n))
+          assert.deepEqual(receivers.sort(), [...expected].sort())
           const dropping = result.drops.filter((d) => d.partition === p).map((d) => d.node)
           assert.deepEqual(dropping.sort(), was.filter((n) => !now.includes(n)).sort())
           for (const move of result.moves.filter((m) => m.partition === p)) {
@@ -62,6 +65,75 @@ describe('replication/rebalance: planning', () => {
     )
     assert.deepEqual(joining, owned)
     assert.ok(owned.length > 0)
+  })
+
+  it('a replica set that shrinks: the staying replicas receive too, and the leaver waits for them (sim swarm seed 10024)', () => {
+    // Three owners, N = 3: every node replicates every partition. A put acknowledged by b and c
+    // (a write quorum; a missed it). c leaves: the new replicas {a, b} were old replicas, so the
+    // rule "receivers = new minus old" had nobody stream and c dropped at once, leaving the write
+    // on b alone; b then left on a view that had not heard of c's leave ({a, c} staying, again
+    // nobody to stream), dropped at once too, and the acknowledged write was gone.
+    const { old, next, plan: left } = plan(['a', 'b', 'c'], ['a', 'b'])
+    const key = 'the-key'
+    const p = next.partitionOf(key)
+    const stayers = next.preferenceList(p)
+    assert.deepEqual([...stayers].sort(), ['a', 'b'])
+    assert.deepEqual(
+      left.moves.filter((m) => m.partition === p),
+      stayers.map((to) => ({ partition: p, to, sources: old.preferenceList(p) })),
+    )
+    assert.deepEqual(
+      left.drops.filter((d) => d.partition === p),
+      [{ partition: p, node: 'c', awaiting: stayers }],
+    )
+    const older = { version: { wallMs: 1000, logical: 0, nodeId: 'a' }, value: new Uint8Array([1]) }
+    const acked = { version: { wallMs: 2000, logical: 0, nodeId: 'c' }, value: new Uint8Array([2]) }
+    const engines = new Map(['a', 'b', 'c'].map((n) => [n, new MemoryEngine()] as const))
+    engines.get('a')!.writeSync({ key, record: older })
+    engines.get('b')!.writeSync({ key, record: acked })
+    engines.get('c')!.writeSync({ key, record: acked })
+    const nodes = new Map(['a', 'b', 'c'].map((n) => [n, new Rebalance({ self: n })] as const))
+    const newReplicas = (q: number) => next.preferenceList(q)
+    const dropped: string[] = []
+    for (const [name, node] of nodes) {
+      const step = node.applyPlan(left, { newReplicas })
+      if (step.drop.includes(p)) dropped.push(name)
+    }
+    assert.equal(dropped.length, 0, 'c waits for a and b before dropping')
+    assert.equal(nodes.get('c')!.stateOf(p), 'handing-off')
+    // Run the transfers: a and b each stream from a read quorum of {a, b, c}, own copy included.
+    const queue: Array<{ from: string; out: Outgoing }> = []
+    for (const name of ['a', 'b']) {
+      for (const out of nodes.get(name)!.tick(0, () => true).send) queue.push({ from: name, out })
+    }
+    for (let guard = 0; queue.length > 0 && guard < 10_000; guard++) {
+      const { from, out } = queue.shift()!
+      if (out.message.type === 'handoff-request') {
+        const batch = answerHandoffRequest({
+          store: engines.get(out.to)!,
+          request: out.message,
+          partitionOf: (k) => next.partitionOf(k),
+          nowMs: 0,
+        })
+        const step = nodes.get(from)!.onBatch(out.to, batch!, 0)
+        for (const o of step.send) queue.push({ from, out: o })
+        for (const persist of step.persist) {
+          for (const o of applyPersist(engines.get(from)!, persist)) queue.push({ from, out: o })
+          nodes.get(from)!.onPersisted(persist.page)
+        }
+      } else if (out.message.type === 'handoff-done') {
+        if (out.message.partition !== p) continue
+        assert.equal(out.to, 'c')
+        const step = nodes.get('c')!.onHandoffDone(from, out.message)
+        if (step.drop.includes(p)) dropped.push(`c after ${from}`)
+      }
+    }
+    assert.equal(dropped.length, 1, 'c drops once, after both receivers are done')
+    assert.equal(nodes.get('c')!.stateOf(p), 'dropped')
+    for (const name of ['a', 'b']) {
+      assert.equal(nodes.get(name)!.stateOf(p), 'received')
+      assert.deepEqual(dumpEngine(engines.get(name)!).get(key), acked, `${name} holds the write`)
+    }
   })
 
   it('an unchanged ownership set moves nothing', () => {

@@ -307,6 +307,18 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 10024 (swarm) — three owners in the leavers' views, N = 3: a quorum put acknowledged by n5
+  //     and n4 (n1's copy timed out). n4 left: the new replicas {n1, n5} were old replicas, so
+  //     nobody streamed and n4 dropped at once; n5 then left on a view that had not heard of
+  //     n4's leave ({n1, n4} staying) and dropped at once too. When a replica set shrinks, the
+  //     staying replicas now stream the partition as well and the leaver waits for them
+  //     (rebalance.ts planRebalance; test/replication/rebalance.test.ts).
+  it('a shrinking replica set streams to its staying replicas before the leaver drops (regression swarm seed 10024)', () => {
+    const result = runSimulation(swarmOptions('10024'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).
