@@ -4,7 +4,10 @@
  * replication driver, and per-request consistency `r` / `w` (`one | quorum | all | n`, default
  * quorum). A lone node is a cluster of one, so the same code serves a single node.
  *
- * - Writes take their version from this node's hybrid logical clock (inside the coordinator).
+ * - Writes take their version from this node's hybrid logical clock (inside the coordinator),
+ *   and are acknowledged only once the wall clock has passed the version's millisecond (commit
+ *   wait, `hlc/commit-wait.ts`), so a write invoked after the acknowledgement, through any
+ *   node, orders after it.
  * - Preconditions (If-Match / If-None-Match) are decided against a coordinated read (`r`), and
  *   the write is then conditioned on exactly the state that read saw, checked by every replica:
  *   a replica whose state changed in between refuses, and the client gets 412.
@@ -17,6 +20,7 @@
  *   with a merge of every reachable node's ordered local records (see docs/cluster.md).
  */
 import { GossamerError, isGossamerErrorCode } from '../errors.ts'
+import { COMMIT_WAIT_MAX_MS, commitWaitMs } from '../hlc/commit-wait.ts'
 import type { Version } from '../hlc/version.ts'
 import type { Consistency, ReplicationFailure } from '../replication/consistency.ts'
 import type { WriteResult as CoreWriteResult, ReadResult } from '../replication/coordinator.ts'
@@ -55,6 +59,7 @@ export class ClusterKvService implements KvApi {
   readonly #placement: () => Placement
   readonly #observe: (version: Version) => void
   readonly #nowMs: () => number
+  readonly #delay: (ms: number) => Promise<void>
   #isHealthy = true
 
   constructor(options: {
@@ -65,7 +70,10 @@ export class ClusterKvService implements KvApi {
     /** Lets the HLC observe versions read from replicas (causality across coordinators). */
     observe: (version: Version) => void
     nowMs: () => number
+    /** Resolves after about `ms` milliseconds (the commit wait's timer). @default setTimeout */
+    delay?: ((ms: number) => Promise<void>) | undefined
   }) {
+    this.#delay = options.delay ?? sleep
     this.#coordinator = options.coordinator
     this.#engine = options.engine
     this.#self = options.self
@@ -209,11 +217,28 @@ export class ClusterKvService implements KvApi {
       }
       throw failureError(result.error)
     }
+    if (commitWaitMs(result.version.wallMs, this.#nowMs()) > 0) {
+      await this.#commitWait(result.version.wallMs)
+    }
     if (previousFromWrite && result.local !== undefined) {
       const replaced = result.local.previous
       previous = isLive(replaced, this.#nowMs()) ? replaced : undefined
     }
     return { version: result.version, previous }
+  }
+
+  // Holds an acknowledgement until the wall clock has passed `wallMs` (hlc/commit-wait.ts). The
+  // clock is read again after every timer, which may fire early against the wall clock; the
+  // whole wait is bounded by COMMIT_WAIT_MAX_MS, and by as many timers (each waits >= 1 ms), in
+  // case the clock does not move.
+  async #commitWait(wallMs: number): Promise<void> {
+    const giveUpAtMs = this.#nowMs() + COMMIT_WAIT_MAX_MS
+    for (let round = 0; round <= COMMIT_WAIT_MAX_MS; round++) {
+      const nowMs = this.#nowMs()
+      const waitMs = commitWaitMs(wallMs, nowMs, giveUpAtMs - nowMs)
+      if (waitMs <= 0) return
+      await this.#delay(waitMs)
+    }
   }
 
   #localPrevious(placement: Placement, partition: number, key: string): LiveRecord | undefined {
@@ -230,6 +255,10 @@ export class ClusterKvService implements KvApi {
       )
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.ceil(ms)))
 }
 
 // The driver's condition for its local write path (`ReplicationDriver.write`).

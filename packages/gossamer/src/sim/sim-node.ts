@@ -50,6 +50,7 @@ import {
   wouldChange,
 } from '../cluster/ownership.ts'
 import { enginePartitionView, type PartitionView } from '../cluster/runtime/partition-index.ts'
+import { commitWaitMs } from '../hlc/commit-wait.ts'
 import { HybridLogicalClock } from '../hlc/hlc.ts'
 import { compareVersions } from '../hlc/version.ts'
 import { AntiEntropy } from '../replication/anti-entropy.ts'
@@ -870,7 +871,17 @@ export class SimNode {
       nowMs,
       deadlineMs: nowMs + this.#world.options.requestTimeoutMs,
     })
-    const pending: PendingRequest<WriteResult> = { core, done, isDone: false }
+    // The acknowledgement waits until the wall clock has passed the version's millisecond,
+    // as ClusterKvService does (hlc/commit-wait.ts); a crash meanwhile drops it.
+    const acknowledge = (result: WriteResult) => {
+      const waitMs = result.ok ? commitWaitMs(result.version.wallMs, this.wallMs()) : 0
+      if (waitMs <= 0) return done(result)
+      this.#world.queue.after(
+        waitMs,
+        this.guard(() => done(result)),
+      )
+    }
+    const pending: PendingRequest<WriteResult> = { core, done: acknowledge, isDone: false }
     this.#writes.set(core.requestId, pending)
     this.#applyWrite(pending, core, core.start())
   }

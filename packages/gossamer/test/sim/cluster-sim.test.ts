@@ -319,6 +319,18 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 11132 (swarm, no skew) — a w=one put of k2 through n4 was stamped and acknowledged inside
+  //     millisecond 19338 (…19338-0-n4); a w=all delete through n1, invoked after that
+  //     acknowledgement but still in millisecond 19338, got …19338-0-n1: n1's HLC had seen
+  //     nothing newer, and the node id broke the tie against it. Its replicas answered stale (an
+  //     ack), and a later quorum read returned the deleted value. Coordinators now hold a write's
+  //     acknowledgement until the wall clock has left the version's millisecond (commit wait:
+  //     hlc/commit-wait.ts; test/hlc/commit-wait.test.ts).
+  it('a write acknowledged inside one millisecond orders before a later write through another node (regression swarm seed 11132)', () => {
+    const result = runSimulation(swarmOptions('11132'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).
