@@ -20,7 +20,7 @@
  *   with a merge of every reachable node's ordered local records (see docs/cluster.md).
  */
 import { GossamerError, isGossamerErrorCode } from '../errors.ts'
-import { COMMIT_WAIT_MAX_MS, commitWaitMs } from '../hlc/commit-wait.ts'
+import { COMMIT_WAIT_MAX_MS, commitWaitMs, isOnlyCoordinator } from '../hlc/commit-wait.ts'
 import type { Version } from '../hlc/version.ts'
 import type { Consistency, ReplicationFailure } from '../replication/consistency.ts'
 import type { WriteResult as CoreWriteResult, ReadResult } from '../replication/coordinator.ts'
@@ -217,7 +217,10 @@ export class ClusterKvService implements KvApi {
       }
       throw failureError(result.error)
     }
-    if (commitWaitMs(result.version.wallMs, this.#nowMs()) > 0) {
+    if (
+      commitWaitMs(result.version.wallMs, this.#nowMs()) > 0 &&
+      !isOnlyCoordinator(this.#placement().owners, this.#self)
+    ) {
       await this.#commitWait(result.version.wallMs)
     }
     if (previousFromWrite && result.local !== undefined) {

@@ -16,7 +16,11 @@
  * and under skew ordering falls back to versions alone (docs/cluster.md, "Clock skew").
  *
  * The wait is usually zero: a durable or replicated write takes longer than the rest of its
- * millisecond. It is capped, so a clock the HLC has been dragged ahead of (a remote version
+ * millisecond. A node that is the cluster's only owner does not wait at all
+ * (`isOnlyCoordinator`): every write goes through its one HLC, whose versions only increase, and
+ * another node coordinates only after joining and merging the ownership set, much later than a
+ * millisecond. (A single node answering one client at a time would otherwise wait on most
+ * writes.) It is capped, so a clock the HLC has been dragged ahead of (a remote version
  * within the skew bound) delays acknowledgements by at most `COMMIT_WAIT_MAX_MS`.
  *
  * Sans-I/O: a pure function of the version and a clock reading; drivers own the timer.
@@ -38,4 +42,12 @@ export function commitWaitMs(
   const remaining = versionWallMs + 1 - nowMs
   if (!(remaining > 0)) return 0
   return Math.min(remaining, maxMs)
+}
+
+/**
+ * True when `self` is the only owner: no other node coordinates writes, so acknowledgements need
+ * no commit wait.
+ */
+export function isOnlyCoordinator(owners: readonly string[], self: string): boolean {
+  return owners.length === 1 && owners[0] === self
 }

@@ -50,7 +50,7 @@ import {
   wouldChange,
 } from '../cluster/ownership.ts'
 import { enginePartitionView, type PartitionView } from '../cluster/runtime/partition-index.ts'
-import { commitWaitMs } from '../hlc/commit-wait.ts'
+import { commitWaitMs, isOnlyCoordinator } from '../hlc/commit-wait.ts'
 import { HybridLogicalClock } from '../hlc/hlc.ts'
 import { compareVersions } from '../hlc/version.ts'
 import { AntiEntropy } from '../replication/anti-entropy.ts'
@@ -874,7 +874,10 @@ export class SimNode {
     // The acknowledgement waits until the wall clock has passed the version's millisecond,
     // as ClusterKvService does (hlc/commit-wait.ts); a crash meanwhile drops it.
     const acknowledge = (result: WriteResult) => {
-      const waitMs = result.ok ? commitWaitMs(result.version.wallMs, this.wallMs()) : 0
+      const waitMs =
+        result.ok && !isOnlyCoordinator(this.placement.owners, this.name)
+          ? commitWaitMs(result.version.wallMs, this.wallMs())
+          : 0
       if (waitMs <= 0) return done(result)
       this.#world.queue.after(
         waitMs,

@@ -91,7 +91,7 @@ describe('ClusterKvService: commit wait', () => {
       },
       engine: new MemoryEngine(),
       self: 'a',
-      placement: () => computePlacement(['a'], { partitionCount: 8 }),
+      placement: () => computePlacement(['a', 'b'], { partitionCount: 8 }),
       observe: (version) => hlc.observe(version),
       nowMs: () => clock.nowMs,
       delay: async (ms) => {
@@ -116,7 +116,7 @@ describe('ClusterKvService: commit wait', () => {
       },
       engine: new MemoryEngine(),
       self: 'a',
-      placement: () => computePlacement(['a'], { partitionCount: 8 }),
+      placement: () => computePlacement(['a', 'b'], { partitionCount: 8 }),
       observe: (version) => hlc.observe(version),
       nowMs: () => clock.nowMs,
       delay: async () => {
@@ -125,5 +125,31 @@ describe('ClusterKvService: commit wait', () => {
     })
     await kv.put({ key: 'k', value: new Uint8Array([1]) })
     assert.ok(timers >= 1 && timers <= COMMIT_WAIT_MAX_MS + 1, `${timers} timers`)
+  })
+
+  it("the cluster's only owner does not wait: its one HLC orders every write", async () => {
+    const clock = { nowMs: 9_000.1 }
+    let timers = 0
+    const hlc = new HybridLogicalClock({ nodeId: 'a', wallClockMs: () => Math.floor(clock.nowMs) })
+    const kv = new ClusterKvService({
+      coordinator: {
+        write: async () => ({ ok: true, version: hlc.now(), acks: 1, replicas: [] }),
+        read: () => {
+          throw new Error('no reads in this test')
+        },
+      },
+      engine: new MemoryEngine(),
+      self: 'a',
+      placement: () => computePlacement(['a'], { partitionCount: 8 }),
+      observe: (version) => hlc.observe(version),
+      nowMs: () => clock.nowMs,
+      delay: async () => {
+        timers += 1
+      },
+    })
+    const first = await kv.put({ key: 'k', value: new Uint8Array([1]) })
+    const second = await kv.put({ key: 'k', value: new Uint8Array([2]) })
+    assert.equal(timers, 0)
+    assert.ok(compareVersions(second.version, first.version) > 0)
   })
 })
