@@ -17,6 +17,14 @@
  * (the replica already holds this or a newer version) counts: the write is durable there or
  * superseded by a newer one.
  *
+ * Placement fence. Every replica put and get carries the replicas this coordinator computed for
+ * the key's partition (`replicas`), and a replica whose applied placement gives the partition
+ * other replicas refuses it (`replica.ts` `placementFenceRefusal`): an ack or an answer counts
+ * only from a node that agrees with the coordinator on the replica set, so a quorum is always
+ * one of a single replica set, and a write quorum under a stale view no longer combines with a
+ * read quorum under the new one to miss the write (whole-cluster simulator, swarm seed 8093,
+ * docs/simulation.md finding 18).
+ *
  * Reads. Sent to the reachable replicas only: fallbacks keep hints apart from their data, so
  * they have nothing to answer with. The newest reply by version wins; a tombstone or an expired
  * record reads as not found. After completion the coordinator keeps listening until every
@@ -308,6 +316,8 @@ export class WriteCoordinator {
         record: this.record,
         hintFor: slot.hinted ? slot.intended : undefined,
         condition: this.#request.condition,
+        // The placement fence (a fallback holds a hint, whatever its placement says).
+        replicas: slot.hinted ? undefined : this.#request.replicas,
       },
     }
   }
@@ -476,7 +486,12 @@ export class ReadCoordinator {
   }
 
   #get(): Outgoing['message'] {
-    return { type: 'get', requestId: this.requestId, key: this.key }
+    return {
+      type: 'get',
+      requestId: this.requestId,
+      key: this.key,
+      replicas: this.#request.replicas,
+    }
   }
 
   #repairDeadlineMs(): number {

@@ -35,6 +35,13 @@ export interface PutMessage {
   readonly hintFor?: string | undefined
   /** Optional If-Match / If-None-Match condition, checked by each replica. */
   readonly condition?: WriteCondition | undefined
+  /**
+   * The placement fence: the key's partition's replicas in the coordinator's placement (set on
+   * a coordinator's replica put, not on a hinted one, a read repair or a drain). A replica
+   * whose applied placement gives the partition other replicas refuses (`replica.ts`
+   * `placementFenceRefusal`).
+   */
+  readonly replicas?: readonly string[] | undefined
 }
 
 /** How a replica handled a put. */
@@ -66,6 +73,11 @@ export interface GetMessage {
   readonly type: 'get'
   readonly requestId: number
   readonly key: string
+  /**
+   * The placement fence, as on `PutMessage`: set on a coordinator's get, not on one a receiver
+   * forwards to the old replicas.
+   */
+  readonly replicas?: readonly string[] | undefined
 }
 
 /** Replica → coordinator: the raw record, or undefined when the replica has none. */

@@ -12,7 +12,9 @@
  * A `put` carrying `hintFor` goes to the hint holder (`hinted-handoff.ts`), never into the data
  * store: this node is a fallback, not an owner of the key's partition. Any other `put` is a
  * replica write, taken only for a partition this node holds (`partitionRefusal`, the rule gets
- * follow too): otherwise it is answered `refused` and the coordinator counts no ack from it.
+ * follow too) and, from a coordinator, only when the coordinator places the partition on the
+ * same replicas (`placementFenceRefusal`, gets too): otherwise it is answered `refused` and the
+ * coordinator counts no ack from it.
  * An old replica still handing a partition off holds its copy for the hand-off only (pages,
  * and the gets forwarded by receivers streaming it in), not for coordinators (`routeGet`).
  */
@@ -87,6 +89,40 @@ export function partitionRefusal(view: PartitionHolding): string | undefined {
 }
 
 /**
+ * Why this node refuses a coordinator's put or get under the placement fence, or undefined
+ * when it may take it: `coordinatorReplicas` (the message's `replicas`, the key's partition's
+ * replicas in the coordinator's placement) must be the replicas its own applied placement gives
+ * the partition, as a set. Absent (a read repair, a drain, a forwarded get), nothing is checked.
+ *
+ * Ownership changes reach nodes at different times (deltas spent during a partition, and the
+ * next push/pull up to 30 s away), and a node that has not heard of one yet is a replica in
+ * its own view, so `partitionRefusal` alone let a write quorum under one placement and a read
+ * quorum under another miss each other (whole-cluster simulator, swarm seed 8093: n4's leave
+ * moved partition 0 from {n6, n7, n1} to {n1, n6, n3}; n2 and n7 had not heard of it 4.5 s
+ * later; a quorum put coordinated by n2 was acknowledged by n7 (a replica in its own old view)
+ * and n1 (a replica in both), and a quorum read coordinated by n3 under the new placement was
+ * answered by n3 and n6, which had missed it, and returned the older value). With the fence,
+ * an ack or an answer counts only from a node that agrees with the coordinator on the replica
+ * set, so the two quorums of one request pair are taken under one replica set and intersect;
+ * n1 refuses n2's put, which fails (an honest unknown outcome) instead of being acknowledged
+ * by a quorum the new placement's reads do not meet. A coordinator behind the others gets
+ * refusals, not a quorum, until it learns the change. (Writes a node took under its old view
+ * before it learned the change reach the new replicas through the hand-off, which streams
+ * from sources that are not fenced yet: docs/simulation.md, "Open findings".) Pure.
+ */
+export function placementFenceRefusal(
+  view: PartitionHolding,
+  coordinatorReplicas: readonly string[] | undefined,
+): string | undefined {
+  if (coordinatorReplicas === undefined || view.replicas === undefined) return undefined
+  const own = view.replicas
+  const same =
+    own.length === coordinatorReplicas.length &&
+    coordinatorReplicas.every((node) => own.includes(node))
+  return same ? undefined : 'the coordinator places the partition on other replicas'
+}
+
+/**
  * Why this node must not serve a `handoff-request` for a partition (answer its pages as a
  * source), or undefined when it may. A node that has not applied any placement yet (booted,
  * not joined) cannot know what it holds: after a leave, or a removal, it dropped its partitions
@@ -138,7 +174,10 @@ export function handlePut(input: {
       hintPersist: [{ writes: outcome.writes, thenSend: [{ to: from, message: reply }] }],
     }
   }
-  if (partitionRefusal(input.partition) !== undefined) {
+  if (
+    partitionRefusal(input.partition) !== undefined ||
+    placementFenceRefusal(input.partition, message.replicas) !== undefined
+  ) {
     return {
       send: [{ to: from, message: putReply(message.requestId, 'refused') }],
       persist: [],
@@ -191,7 +230,9 @@ export function handleGet(input: {
  *   of its own record and the records of `needed` of the old replicas `sources`, or a failure
  *   when that many do not answer — never an answer that may be stale. A forwarded get (already
  *   one hop) never merges again: it is refused.
- * - `refuse`: it does not hold the partition — no placement applied yet (it has not joined, so
+ * - `refuse`: its applied placement gives the partition other replicas than the coordinator's
+ *   (`placementFenceRefusal`; not checked on a forwarded get), or it does not hold the
+ *   partition — no placement applied yet (it has not joined, so
  *   it cannot know it was made a replica), not a replica of it, or dropped after a hand-off: the
  *   coordinator counts a failure instead of an empty answer that would hide the key's copies
  *   (the simulator, seed 61: a node that had not yet applied the placement that made it a
@@ -210,6 +251,8 @@ export function routeGet(
   input: PartitionHolding & {
     /** The get was forwarded by a replica still streaming in (one hop only). */
     readonly forwarded: boolean
+    /** The get's `replicas`: the coordinator's placement fence (`placementFenceRefusal`). */
+    readonly coordinatorReplicas?: readonly string[] | undefined
   },
 ): GetRoute {
   // A receiver streaming the partition in asks the old replicas (`readQuorumOf`) and merges
@@ -217,7 +260,9 @@ export function routeGet(
   if (input.forwarded && input.handoff === 'handing-off' && input.readQuorum === undefined) {
     return { kind: 'local' }
   }
-  const refusal = partitionRefusal(input)
+  const refusal =
+    partitionRefusal(input) ??
+    (input.forwarded ? undefined : placementFenceRefusal(input, input.coordinatorReplicas))
   if (refusal !== undefined) return { kind: 'refuse', reason: refusal }
   if (input.readQuorum !== undefined) {
     if (input.forwarded) return { kind: 'refuse', reason: 'still streaming the partition in' }

@@ -236,6 +236,16 @@ function readHash(r: PayloadReader): string {
   return r.u32().toString(16).padStart(8, '0') + r.u32().toString(16).padStart(8, '0')
 }
 
+// The placement fence of a put or get (`PutMessage.replicas`): absent, or a list of node names.
+function writeFence(w: PayloadWriter, replicas: readonly string[] | undefined): void {
+  w.u8(replicas === undefined ? 0 : 1)
+  if (replicas !== undefined) writeList(w, replicas, (w, name) => w.string(name))
+}
+
+function readFence(r: PayloadReader): string[] | undefined {
+  return r.flag() ? readList(r, 2, () => r.string()) : undefined
+}
+
 function writeCondition(w: PayloadWriter, condition: WriteCondition | undefined): void {
   if (condition === undefined) w.u8(0)
   else if (condition.kind === 'absent') w.u8(2)
@@ -273,6 +283,7 @@ const put: Codec<PutMessage> = {
     writeRecord(w, m.record)
     writeOptionalString(w, m.hintFor)
     writeCondition(w, m.condition)
+    writeFence(w, m.replicas)
   },
   read(r) {
     const requestId = r.u64()
@@ -280,6 +291,7 @@ const put: Codec<PutMessage> = {
     const record = readRecord(r)
     const hintFor = readOptionalString(r)
     const condition = readCondition(r)
+    const replicas = readFence(r)
     const m: { -readonly [K in keyof PutMessage]: PutMessage[K] } = {
       type: 'put',
       requestId,
@@ -288,6 +300,7 @@ const put: Codec<PutMessage> = {
     }
     if (hintFor !== undefined) m.hintFor = hintFor
     if (condition !== undefined) m.condition = condition
+    if (replicas !== undefined) m.replicas = replicas
     return m
   },
 }
@@ -312,8 +325,16 @@ const get: Codec<GetMessage> = {
   write(w, m) {
     w.u64(m.requestId)
     w.string(m.key)
+    writeFence(w, m.replicas)
   },
-  read: (r) => ({ type: 'get', requestId: r.u64(), key: r.string() }),
+  read(r) {
+    const requestId = r.u64()
+    const key = r.string()
+    const replicas = readFence(r)
+    return replicas === undefined
+      ? { type: 'get', requestId, key }
+      : { type: 'get', requestId, key, replicas }
+  },
 }
 
 const getReply: Codec<GetReplyMessage> = {

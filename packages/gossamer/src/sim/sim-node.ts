@@ -1096,6 +1096,7 @@ export class SimNode {
     const route = routeGet({
       ...this.#partitionHolding(message.key),
       forwarded: message.requestId >= FORWARDED_ID_BASE,
+      coordinatorReplicas: message.replicas,
     })
     if (route.kind === 'refuse') {
       respond.fail(route.reason)
@@ -1105,7 +1106,12 @@ export class SimNode {
       respond.reply(handleGet({ store: this.engine, from, message }).message)
       return
     }
-    const forwarded: GetMessage = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
+    // Unfenced: the old replicas place the partition by the previous placement.
+    const forwarded: GetMessage = {
+      type: 'get',
+      requestId: FORWARDED_ID_BASE + message.requestId,
+      key: message.key,
+    }
     const targets = route.sources.filter((node) => this.isReachable(node))
     const records: Array<StoredRecord | undefined> = []
     let failed = 0

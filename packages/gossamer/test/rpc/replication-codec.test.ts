@@ -81,11 +81,22 @@ function compact<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
+// A placement fence (`PutMessage.replicas`, `GetMessage.replicas`).
+const fence = fc.option(fc.array(node, { maxLength: 5 }), { nil: undefined })
+
 const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
   fc
-    .tuple(id, key, record, fc.option(node, { nil: undefined }), condition)
-    .map(([requestId, k, r, hintFor, c]) =>
-      compact({ type: 'put' as const, requestId, key: k, record: r, hintFor, condition: c }),
+    .tuple(id, key, record, fc.option(node, { nil: undefined }), condition, fence)
+    .map(([requestId, k, r, hintFor, c, replicas]) =>
+      compact({
+        type: 'put' as const,
+        requestId,
+        key: k,
+        record: r,
+        hintFor,
+        condition: c,
+        replicas,
+      }),
     ),
   fc
     .tuple(
@@ -101,7 +112,11 @@ const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
     .map(([requestId, status, current]) =>
       compact({ type: 'put-reply' as const, requestId, status, current }),
     ),
-  fc.tuple(id, key).map(([requestId, k]) => ({ type: 'get' as const, requestId, key: k })),
+  fc
+    .tuple(id, key, fence)
+    .map(([requestId, k, replicas]) =>
+      compact({ type: 'get' as const, requestId, key: k, replicas }),
+    ),
   fc
     .tuple(id, fc.option(record, { nil: undefined }))
     .map(([requestId, r]) => ({ type: 'get-reply' as const, requestId, record: r })),

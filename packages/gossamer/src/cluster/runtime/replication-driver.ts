@@ -766,6 +766,7 @@ export class ReplicationDriver {
     const route = routeGet({
       ...this.#partitionHolding(message.key),
       forwarded: message.requestId >= FORWARDED_ID_BASE,
+      coordinatorReplicas: message.replicas,
     })
     if (route.kind === 'refuse') {
       throw new Error(`get ${message.key} refused: ${route.reason}`)
@@ -792,7 +793,12 @@ export class ReplicationDriver {
     sources: readonly string[],
     needed: number,
   ): Promise<Array<StoredRecord | undefined> | undefined> {
-    const forwarded = { ...message, requestId: FORWARDED_ID_BASE + message.requestId }
+    // Unfenced: the old replicas place the partition by the previous placement.
+    const forwarded: Extract<ReplicationMessage, { type: 'get' }> = {
+      type: 'get',
+      requestId: FORWARDED_ID_BASE + message.requestId,
+      key: message.key,
+    }
     const targets = sources.filter((node) => this.#c.isReachable(node))
     if (targets.length < needed) return Promise.resolve(undefined)
     return new Promise((resolve) => {
