@@ -48,6 +48,12 @@ export interface ReplicationFailure {
   /** Acks or replies that counted. */
   readonly received: number
   readonly replicas: readonly ReplicaReport[]
+  /**
+   * Replicas (not fallbacks) that answered a write `refused`: they do not hold the key's
+   * partition, or place it on other replicas than the coordinator (the placement fence). Their
+   * slots moved on to fallbacks, so `replicas` no longer shows them. Absent when none did.
+   */
+  readonly refused?: number | undefined
 }
 
 /**

@@ -125,6 +125,11 @@ export interface WriteRequest extends Targets {
   readonly w: Consistency
   /** The coordinator's hybrid logical clock (only `now()` is used). */
   readonly hlc: { now(): Version }
+  /**
+   * The version of an earlier attempt of this write (`refusalRetryDelayMs`): a retry sends the
+   * same record, so replicas that took the first attempt answer `stale`, an ack. @default hlc.now()
+   */
+  readonly version?: Version | undefined
   readonly nowMs: number
   /** The request fails with GOSSAMER_ERR_TIMEOUT when W acks have not arrived by then. */
   readonly deadlineMs: number
@@ -157,13 +162,14 @@ export class WriteCoordinator {
   readonly #request: WriteRequest
   readonly #slots: Slot[]
   readonly #usedFallbacks = new Set<string>()
+  #refusals = 0
   #result: WriteResult | undefined
 
   constructor(request: WriteRequest) {
     this.#request = request
     this.requestId = request.requestId
     this.key = request.key
-    this.record = makeRecord(request, request.hlc.now())
+    this.record = makeRecord(request, request.version ?? request.hlc.now())
     this.required = requiredCount(request.w, request.replicas.length)
     this.#slots = request.replicas.map((node) => ({
       intended: node,
@@ -199,7 +205,9 @@ export class WriteCoordinator {
       return this.#step([], nowMs)
     }
     // Refused: a fallback's hint queue is full, or a replica does not hold the key's partition
-    // in its applied placement (`handlePut`). A definite answer: nothing was stored there.
+    // in its applied placement or places it on other replicas (`handlePut`). A definite
+    // answer: nothing was stored there.
+    if (!slot.hinted) this.#refusals += 1
     return this.#retry(slot, nowMs)
   }
 
@@ -361,7 +369,13 @@ export class WriteCoordinator {
         : isDeadline
           ? 'GOSSAMER_ERR_TIMEOUT'
           : 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
-    const error = failure({ code, required: this.required, received: acks, slots: this.#slots })
+    const error = failure({
+      code,
+      required: this.required,
+      received: acks,
+      slots: this.#slots,
+      refused: this.#refusals,
+    })
     this.#result = { ok: false, version: this.record.version, error }
     return this.#result
   }
@@ -551,6 +565,44 @@ export class ReadCoordinator {
   }
 }
 
+/** First pause before a failed request is coordinated again (`refusalRetryDelayMs`). */
+export const REFUSAL_RETRY_FIRST_DELAY_MS = 100
+/** Most times one request is coordinated again. */
+export const REFUSAL_RETRIES_MAX = 4
+
+/**
+ * How long to wait before coordinating a failed request again, under the placement current
+ * then, or undefined to give up. Replicas refuse a coordinator whose placement gives the key's
+ * partition other replicas than theirs (the placement fence, `replica.ts`
+ * `placementFenceRefusal`), and while an ownership change spreads, for a few hundred
+ * milliseconds, coordinators and replicas disagree. So a request that failed to reach its
+ * quorum after a replica refused or failed (not only for want of reachable replicas, and not
+ * a 412 or a timeout) is tried again after 100, 200, 400, 800 ms, at most
+ * `REFUSAL_RETRIES_MAX` times and only while the pause ends before `deadlineMs`, the
+ * request's original deadline: a retry never extends it. (A read refusal arrives as a failed
+ * call, a write refusal as a `refused` answer: `ReplicationFailure.refused`.) A write is retried with its first
+ * version (`WriteRequest.version`), a read is simply asked again. Pure.
+ */
+export function refusalRetryDelayMs(input: {
+  readonly result: WriteResult | ReadResult
+  /** Retries already made (0 after the first attempt). */
+  readonly retries: number
+  readonly nowMs: number
+  readonly deadlineMs: number
+}): number | undefined {
+  const { result, retries } = input
+  if (result.ok || retries >= REFUSAL_RETRIES_MAX) return undefined
+  if (result.error.code !== 'GOSSAMER_ERR_QUORUM_NOT_REACHED') return undefined
+  const answered =
+    (result.error.refused ?? 0) > 0 ||
+    result.error.replicas.some(
+      (replica) => replica.status === 'failed' || replica.status === 'hinted',
+    )
+  if (!answered) return undefined
+  const delayMs = REFUSAL_RETRY_FIRST_DELAY_MS * 2 ** retries
+  return input.nowMs + delayMs < input.deadlineMs ? delayMs : undefined
+}
+
 function makeRecord(request: WriteRequest, version: Version): StoredRecord {
   return {
     version,
@@ -571,15 +623,20 @@ function failure(input: {
   required: number
   received: number
   slots: ReadonlyArray<Slot | ReadSlot>
+  refused?: number
 }): ReplicationFailure {
   const verb = input.code === 'GOSSAMER_ERR_TIMEOUT' ? 'timed out with' : 'reached only'
+  const refused = input.refused ?? 0
   return {
     code: input.code,
-    message: `${verb} ${input.received} of ${input.required} required replica answers`,
+    message:
+      `${verb} ${input.received} of ${input.required} required replica answers` +
+      (refused > 0 ? ` (${refused} refused)` : ''),
     required: input.required,
     received: input.received,
     replicas: input.slots.map((slot) =>
       'intended' in slot ? report(slot) : { node: slot.node, status: slot.status },
     ),
+    ...(refused > 0 ? { refused } : {}),
   }
 }

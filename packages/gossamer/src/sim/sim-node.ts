@@ -59,6 +59,7 @@ import {
   type CoordinatorStep,
   ReadCoordinator,
   type ReadResult,
+  refusalRetryDelayMs,
   WriteCoordinator,
   type WriteResult,
 } from '../replication/coordinator.ts'
@@ -157,6 +158,8 @@ interface PendingRequest<R> {
 export interface SimNodeStats {
   /** Disk transactions (group commits). */
   commits: number
+  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  refusalRetries: number
   /** Writes lost in a crash before they were committed. */
   droppedWrites: number
   skewRefusals: number
@@ -187,6 +190,7 @@ export class SimNode {
   persistedOwnership: OwnershipSet | undefined
   readonly stats: SimNodeStats = {
     commits: 0,
+    refusalRetries: 0,
     droppedWrites: 0,
     skewRefusals: 0,
     readRepairs: 0,
@@ -853,24 +857,6 @@ export class SimNode {
     },
     done: (r: WriteResult) => void,
   ): void {
-    const placement = this.placement
-    const partition = placement.partitionOf(input.key)
-    const replicas = placement.preferenceList(partition)
-    const nowMs = this.wallMs()
-    const core = new WriteCoordinator({
-      requestId: this.#nextRequestId++,
-      key: input.key,
-      value: input.value,
-      expiresAtMs: input.expiresAtMs,
-      condition: input.condition,
-      w: input.w,
-      replicas,
-      fallbacks: placement.orderedOwners(partition).slice(replicas.length),
-      isReachable: this.isReachable,
-      hlc: this.hlc,
-      nowMs,
-      deadlineMs: nowMs + this.#world.options.requestTimeoutMs,
-    })
     // The acknowledgement waits until the wall clock has passed the version's millisecond,
     // as ClusterKvService does (hlc/commit-wait.ts); a crash meanwhile drops it.
     const acknowledge = (result: WriteResult) => {
@@ -884,9 +870,58 @@ export class SimNode {
         this.guard(() => done(result)),
       )
     }
-    const pending: PendingRequest<WriteResult> = { core, done: acknowledge, isDone: false }
+    const deadlineMs = this.wallMs() + this.#world.options.requestTimeoutMs
+    this.#writeAttempt(input, deadlineMs, undefined, 0, acknowledge)
+  }
+
+  // The driver's #writeCoordinated: one attempt under the current placement, tried again while
+  // `refusalRetryDelayMs` says so, with the same version and deadline.
+  #writeAttempt(
+    input: Parameters<SimNode['write']>[0],
+    deadlineMs: number,
+    version: WriteResult['version'] | undefined,
+    retries: number,
+    done: (r: WriteResult) => void,
+  ): void {
+    const placement = this.placement
+    const partition = placement.partitionOf(input.key)
+    const replicas = placement.preferenceList(partition)
+    const core = new WriteCoordinator({
+      requestId: this.#nextRequestId++,
+      key: input.key,
+      value: input.value,
+      expiresAtMs: input.expiresAtMs,
+      condition: input.condition,
+      w: input.w,
+      replicas,
+      fallbacks: placement.orderedOwners(partition).slice(replicas.length),
+      isReachable: this.isReachable,
+      hlc: this.hlc,
+      version,
+      nowMs: this.wallMs(),
+      deadlineMs,
+    })
+    const settle = (result: WriteResult) => {
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      if (delayMs === undefined) return done(result)
+      this.#world.queue.after(
+        delayMs,
+        this.guard(() => this.#writeAttempt(input, deadlineMs, result.version, retries + 1, done)),
+      )
+    }
+    const pending: PendingRequest<WriteResult> = { core, done: settle, isDone: false }
     this.#writes.set(core.requestId, pending)
     this.#applyWrite(pending, core, core.start())
+  }
+
+  #retryDelayMs(
+    result: WriteResult | ReadResult,
+    retries: number,
+    deadlineMs: number,
+  ): number | undefined {
+    const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.wallMs(), deadlineMs })
+    if (delayMs !== undefined) this.stats.refusalRetries++
+    return delayMs
   }
 
   /**
@@ -897,17 +932,20 @@ export class SimNode {
    * successful quorum read — found by this simulator, seed 8; removed from the driver.)
    */
   read(input: { key: string; r: Consistency }, done: (r: ReadResult) => void): void {
-    const placement = this.placement
-    const replicas = placement.preferenceList(placement.partitionOf(input.key))
-    this.#readFrom(input, replicas, done)
+    const deadlineMs = this.wallMs() + this.#world.options.requestTimeoutMs
+    this.#readAttempt(input, deadlineMs, 0, done)
   }
 
-  #readFrom(
+  // The driver's #readAttempt: asked again under the placement current then while
+  // `refusalRetryDelayMs` says so, within the same deadline.
+  #readAttempt(
     input: { key: string; r: Consistency },
-    replicas: string[],
+    deadlineMs: number,
+    retries: number,
     done: (r: ReadResult) => void,
   ): void {
-    const nowMs = this.wallMs()
+    const placement = this.placement
+    const replicas = placement.preferenceList(placement.partitionOf(input.key))
     const timeoutMs = this.#world.options.requestTimeoutMs
     const core = new ReadCoordinator({
       requestId: this.#nextRequestId++,
@@ -915,11 +953,19 @@ export class SimNode {
       r: input.r,
       replicas,
       isReachable: this.isReachable,
-      nowMs,
-      deadlineMs: nowMs + timeoutMs,
-      repairDeadlineMs: nowMs + 2 * timeoutMs,
+      nowMs: this.wallMs(),
+      deadlineMs,
+      repairDeadlineMs: deadlineMs + timeoutMs,
     })
-    const pending: PendingRequest<ReadResult> = { core, done, isDone: false }
+    const settle = (result: ReadResult) => {
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      if (delayMs === undefined) return done(result)
+      this.#world.queue.after(
+        delayMs,
+        this.guard(() => this.#readAttempt(input, deadlineMs, retries + 1, done)),
+      )
+    }
+    const pending: PendingRequest<ReadResult> = { core, done: settle, isDone: false }
     this.#reads.set(core.requestId, pending)
     this.#applyRead(pending, core, core.start())
   }

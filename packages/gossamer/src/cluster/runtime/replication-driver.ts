@@ -18,7 +18,7 @@
  */
 import { GossamerError } from '../../errors.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
-import { compareVersions } from '../../hlc/version.ts'
+import { compareVersions, type Version } from '../../hlc/version.ts'
 import type { Logger } from '../../log.ts'
 import { AntiEntropy } from '../../replication/anti-entropy.ts'
 import {
@@ -32,6 +32,7 @@ import {
   type CoordinatorStep,
   ReadCoordinator,
   type ReadResult,
+  refusalRetryDelayMs,
   WriteCoordinator,
   type WriteResult,
 } from '../../replication/coordinator.ts'
@@ -134,6 +135,8 @@ export interface ReplicationStats {
   hintsDropped: number
   rpcErrors: number
   skewRefusals: number
+  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  refusalRetries: number
   /** Records received by rebalancing (pages persisted by this node as a receiver). */
   handoffRecords: number
   /** Payload bytes of those records: UTF-8 key bytes plus value bytes (tombstones: key only). */
@@ -155,6 +158,8 @@ interface Pending<R> {
   }
   readonly resolve: (result: R) => void
   done: boolean
+  /** An attempt that may be retried: its failure is counted once the request gives up. */
+  readonly isAttempt?: boolean
   /** Replicas that refused the write because its version was too far ahead of their clock. */
   skewRefusals?: number
 }
@@ -208,6 +213,7 @@ export class ReplicationDriver {
     hintsDropped: 0,
     rpcErrors: 0,
     skewRefusals: 0,
+    refusalRetries: 0,
     handoffRecords: 0,
     handoffBytes: 0,
     handoffPartitions: 0,
@@ -403,8 +409,21 @@ export class ReplicationDriver {
     if (this.#isSoleReplica(placement, partition) && requiredCount(input.w, 1) <= 1) {
       return this.#writeLocally(input)
     }
+    this.stats.writes += 1
+    return this.#writeCoordinated(input, this.#c.nowMs() + this.#s.requestTimeoutMs, undefined, 0)
+  }
+
+  // One attempt under the current placement; a failed one is tried again while
+  // `refusalRetryDelayMs` says so, with the same version and the same deadline.
+  #writeCoordinated(
+    input: ClusterWrite,
+    deadlineMs: number,
+    version: Version | undefined,
+    retries: number,
+  ): Promise<ClusterWriteResult> {
+    const placement = this.#c.placement()
+    const partition = placement.partitionOf(input.key)
     const replicas = placement.preferenceList(partition)
-    const nowMs = this.#c.nowMs()
     const coordinator = new WriteCoordinator({
       requestId: this.#requestId(),
       key: input.key,
@@ -421,15 +440,41 @@ export class ReplicationDriver {
       },
       isReachable: this.#c.isReachable,
       hlc: this.#c.hlc,
-      nowMs,
-      deadlineMs: nowMs + this.#s.requestTimeoutMs,
+      version,
+      nowMs: this.#c.nowMs(),
+      deadlineMs,
     })
-    this.stats.writes += 1
-    return new Promise<ClusterWriteResult>((resolve) => {
-      const pending: Pending<ClusterWriteResult> = { coordinator, resolve, done: false }
+    const attempt = new Promise<ClusterWriteResult>((resolve) => {
+      const pending: Pending<ClusterWriteResult> = {
+        coordinator,
+        resolve,
+        done: false,
+        isAttempt: true,
+      }
       this.#writes.set(coordinator.requestId, pending)
       this.#applyWrite(pending, coordinator, coordinator.start())
     })
+    return attempt.then((result) => {
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      if (delayMs === undefined) {
+        if (!result.ok) this.#countFailure(result.error.code, 'write')
+        return result
+      }
+      return sleep(delayMs).then(() =>
+        this.#writeCoordinated(input, deadlineMs, result.version, retries + 1),
+      )
+    })
+  }
+
+  #retryDelayMs(
+    result: WriteResult | ReadResult,
+    retries: number,
+    deadlineMs: number,
+  ): number | undefined {
+    if (this.#isClosed) return undefined
+    const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.#c.nowMs(), deadlineMs })
+    if (delayMs !== undefined) this.stats.refusalRetries += 1
+    return delayMs
   }
 
   /**
@@ -480,6 +525,18 @@ export class ReplicationDriver {
   }
 
   #readFrom(input: { key: string; r: Consistency }, replicas: string[]): Promise<ReadResult> {
+    this.stats.reads += 1
+    return this.#readAttempt(input, replicas, this.#c.nowMs() + this.#s.requestTimeoutMs, 0)
+  }
+
+  // One attempt; a failed one is asked again under the placement current then while
+  // `refusalRetryDelayMs` says so, within the same deadline.
+  #readAttempt(
+    input: { key: string; r: Consistency },
+    replicas: string[],
+    deadlineMs: number,
+    retries: number,
+  ): Promise<ReadResult> {
     const nowMs = this.#c.nowMs()
     const coordinator = new ReadCoordinator({
       requestId: this.#requestId(),
@@ -488,14 +545,25 @@ export class ReplicationDriver {
       replicas,
       isReachable: this.#c.isReachable,
       nowMs,
-      deadlineMs: nowMs + this.#s.requestTimeoutMs,
-      repairDeadlineMs: nowMs + 2 * this.#s.requestTimeoutMs,
+      deadlineMs,
+      repairDeadlineMs: deadlineMs + this.#s.requestTimeoutMs,
     })
-    this.stats.reads += 1
-    return new Promise<ReadResult>((resolve) => {
-      const pending: Pending<ReadResult> = { coordinator, resolve, done: false }
+    const attempt = new Promise<ReadResult>((resolve) => {
+      const pending: Pending<ReadResult> = { coordinator, resolve, done: false, isAttempt: true }
       this.#reads.set(coordinator.requestId, pending)
       this.#applyRead(pending, coordinator, coordinator.start())
+    })
+    return attempt.then((result) => {
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      if (delayMs === undefined) {
+        if (!result.ok) this.#countFailure(result.error.code, 'read')
+        return result
+      }
+      return sleep(delayMs).then(() => {
+        const placement = this.#c.placement()
+        const current = placement.preferenceList(placement.partitionOf(input.key))
+        return this.#readAttempt(input, current, deadlineMs, retries + 1)
+      })
     })
   }
 
@@ -745,7 +813,10 @@ export class ReplicationDriver {
   #complete<R extends WriteResult | ReadResult>(pending: Pending<R>, result: R): void {
     if (pending.done) return
     pending.done = true
-    if (!result.ok) this.#countFailure(result.error.code, 'version' in result ? 'write' : 'read')
+    // An attempt's failure is counted by the request, once it gives up (`#writeCoordinated`).
+    if (!result.ok && pending.isAttempt !== true) {
+      this.#countFailure(result.error.code, 'version' in result ? 'write' : 'read')
+    }
     pending.resolve(result)
   }
 
@@ -1356,4 +1427,8 @@ function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): Stored
   if (a === undefined) return b
   if (b === undefined) return a
   return compareVersions(b.version, a.version) > 0 ? b : a
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
