@@ -35,6 +35,8 @@ export interface ReplicationMetricsSource {
   readonly timeouts: number
   readonly rpcErrors: number
   readonly skewRefusals: number
+  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  readonly refusalRetries: number
   readonly handoffRecords: number
   readonly handoffBytes: number
   readonly handoffPartitions: number
@@ -213,6 +215,11 @@ export class NodeMetrics {
       'gossamer_clock_skew_refusals_total',
       'Records refused for being too far ahead.',
       (s) => s.skewRefusals,
+    )
+    gauge(
+      'gossamer_refusal_retries_total',
+      'Requests coordinated again after replicas refused (their placement differed) or failed.',
+      (s) => s.refusalRetries,
     )
     gauge(
       'gossamer_handoff_records_total',

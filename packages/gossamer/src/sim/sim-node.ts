@@ -103,6 +103,8 @@ const MAX_CLOCK_SKEW_MS = 60_000
 const TOMBSTONE_GRACE_MS = 864_000_000
 const BROADCAST_QUEUE_MAX = 256
 const RETRANSMIT_MULT = 4
+/** The runtime's least pause between two ownership syncs with one node (`membership.ts`). */
+const SYNC_MIN_INTERVAL_MS = 1_000
 /** The runtime's drain check period and bound (`replication-driver.ts`). */
 const DRAIN_CHECK_MS = 200
 const DRAINS_MAX = 8
@@ -286,6 +288,7 @@ export class SimNode {
     this.#applied = undefined
     this.#handOffSinceMs.clear()
     this.#draining.clear()
+    this.#lastSyncMs = new Map()
     this.#nextDrainCheckMs = 0
     this.#broadcasts = []
     this.#placement()
@@ -902,7 +905,7 @@ export class SimNode {
       deadlineMs,
     })
     const settle = (result: WriteResult) => {
-      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs, replicas)
       if (delayMs === undefined) return done(result)
       this.#world.queue.after(
         delayMs,
@@ -914,15 +917,35 @@ export class SimNode {
     this.#applyWrite(pending, core, core.start())
   }
 
+  // The driver's #retryDelayMs, with its ownership sync (Membership.syncWith): a push/pull with
+  // the attempt's other live replicas, at most once a second per node.
   #retryDelayMs(
     result: WriteResult | ReadResult,
     retries: number,
     deadlineMs: number,
+    replicas: readonly string[],
   ): number | undefined {
     const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.wallMs(), deadlineMs })
-    if (delayMs !== undefined) this.stats.refusalRetries++
+    if (delayMs === undefined) return undefined
+    this.stats.refusalRetries++
+    // Off with the reconnect, as the runtime's.
+    if (this.#world.options.reconnectIntervalMs <= 0) return delayMs
+    const nowMs = this.#world.queue.nowMs
+    const targets = replicas.filter(
+      (node) =>
+        node !== this.name &&
+        this.isReachable(node) &&
+        nowMs - (this.#lastSyncMs.get(node) ?? -Infinity) >= SYNC_MIN_INTERVAL_MS,
+    )
+    if (targets.length > 0) {
+      for (const node of targets) this.#lastSyncMs.set(node, nowMs)
+      this.core.join(targets.map((node) => this.#world.addressOf(node)))
+      this.afterCall()
+    }
     return delayMs
   }
+
+  #lastSyncMs = new Map<string, number>()
 
   /**
    * Coordinates a read on the key's replicas under the current placement; `done` runs once,
@@ -958,7 +981,7 @@ export class SimNode {
       repairDeadlineMs: deadlineMs + timeoutMs,
     })
     const settle = (result: ReadResult) => {
-      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs, replicas)
       if (delayMs === undefined) return done(result)
       this.#world.queue.after(
         delayMs,

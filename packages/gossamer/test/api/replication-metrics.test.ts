@@ -18,6 +18,7 @@ function source(overrides: Partial<ReplicationMetricsSource> = {}): ReplicationM
     timeouts: 0,
     rpcErrors: 0,
     skewRefusals: 0,
+    refusalRetries: 0,
     handoffRecords: 0,
     handoffBytes: 0,
     handoffPartitions: 0,

@@ -155,6 +155,7 @@ export class ClusterRuntime {
           ((this.#membership?.isAlive(node) ?? false) && !this.#transport.isFailing(node)),
         nowMs: this.#c.nowMs,
         logger,
+        syncOwnership: (nodes) => this.#membership?.syncWith(nodes),
         onStorageFailure: this.#c.onStorageFailure,
         dropPartition:
           this.#c.engine.partitionIndex === undefined

@@ -106,6 +106,11 @@ export interface ReplicationDriverComponents {
   readonly dropPartition?: ((partition: number) => Promise<void>) | undefined
   /** Called when a storage write fails (the node stops serving). */
   readonly onStorageFailure?: ((error: unknown) => void) | undefined
+  /**
+   * Exchanges ownership state with these nodes now (memberlist push/pull): called before a
+   * request they refused or failed is retried (`refusalRetryDelayMs`).
+   */
+  readonly syncOwnership?: ((nodes: readonly string[]) => void) | undefined
 }
 
 /** A write as the API asks for it. */
@@ -455,7 +460,7 @@ export class ReplicationDriver {
       this.#applyWrite(pending, coordinator, coordinator.start())
     })
     return attempt.then((result) => {
-      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs, replicas)
       if (delayMs === undefined) {
         if (!result.ok) this.#countFailure(result.error.code, 'write')
         return result
@@ -466,14 +471,19 @@ export class ReplicationDriver {
     })
   }
 
+  // Whether to retry a finished attempt, and when; before a retry this node and the attempt's
+  // replicas exchange ownership state, so that views that differ agree by then.
   #retryDelayMs(
     result: WriteResult | ReadResult,
     retries: number,
     deadlineMs: number,
+    replicas: readonly string[],
   ): number | undefined {
     if (this.#isClosed) return undefined
     const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.#c.nowMs(), deadlineMs })
-    if (delayMs !== undefined) this.stats.refusalRetries += 1
+    if (delayMs === undefined) return undefined
+    this.stats.refusalRetries += 1
+    this.#c.syncOwnership?.(replicas.filter((node) => node !== this.#c.self))
     return delayMs
   }
 
@@ -554,7 +564,7 @@ export class ReplicationDriver {
       this.#applyRead(pending, coordinator, coordinator.start())
     })
     return attempt.then((result) => {
-      const delayMs = this.#retryDelayMs(result, retries, deadlineMs)
+      const delayMs = this.#retryDelayMs(result, retries, deadlineMs, replicas)
       if (delayMs === undefined) {
         if (!result.ok) this.#countFailure(result.error.code, 'read')
         return result
