@@ -28,15 +28,25 @@ describe('hlc: commitWaitMs', () => {
  * the acknowledgement. The later write must get the larger version.
  */
 describe('ClusterKvService: commit wait', () => {
-  function nodeOn(name: string, clock: { nowMs: number }) {
+  /**
+   * A node `name` among `owners` on a shared wall clock, coordinating through its own HLC. Its
+   * writes complete at once (or after `commitMs`); its commit-wait timer moves the clock on by
+   * the time waited unless `clockStands`.
+   */
+  function nodeOn(
+    name: string,
+    clock: { nowMs: number },
+    options: { owners?: string[]; commitMs?: number; clockStands?: boolean } = {},
+  ) {
     const hlc = new HybridLogicalClock({ nodeId: name, wallClockMs: () => Math.floor(clock.nowMs) })
     const versions: Version[] = []
+    const timers: number[] = []
     const kv = new ClusterKvService({
       coordinator: {
-        // A replicated write that completes at once: the version is all that matters here.
         write: async () => {
           const version = hlc.now()
           versions.push(version)
+          clock.nowMs += options.commitMs ?? 0
           return { ok: true, version, acks: 2, replicas: [] }
         },
         read: () => {
@@ -45,15 +55,15 @@ describe('ClusterKvService: commit wait', () => {
       },
       engine: new MemoryEngine(),
       self: name,
-      placement: () => computePlacement(['n1', 'n4'], { partitionCount: 8 }),
+      placement: () => computePlacement(options.owners ?? ['n1', 'n4'], { partitionCount: 8 }),
       observe: (version) => hlc.observe(version),
       nowMs: () => clock.nowMs,
-      // The timer moves the shared clock on by the time waited.
       delay: async (ms) => {
-        clock.nowMs += ms
+        timers.push(ms)
+        if (options.clockStands !== true) clock.nowMs += ms
       },
     })
-    return { kv, versions }
+    return { kv, versions, timers }
   }
 
   it('a write invoked after an acknowledged one, through another node, orders after it', async () => {
@@ -75,81 +85,23 @@ describe('ClusterKvService: commit wait', () => {
   })
 
   it('does not wait when the write took longer than the rest of its millisecond', async () => {
-    const clock = { nowMs: 5_000.9 }
-    let waited = 0
-    const hlc = new HybridLogicalClock({ nodeId: 'a', wallClockMs: () => Math.floor(clock.nowMs) })
-    const kv = new ClusterKvService({
-      coordinator: {
-        write: async () => {
-          const version = hlc.now()
-          clock.nowMs += 2 // a durable commit
-          return { ok: true, version, acks: 1, replicas: [] }
-        },
-        read: () => {
-          throw new Error('no reads in this test')
-        },
-      },
-      engine: new MemoryEngine(),
-      self: 'a',
-      placement: () => computePlacement(['a', 'b'], { partitionCount: 8 }),
-      observe: (version) => hlc.observe(version),
-      nowMs: () => clock.nowMs,
-      delay: async (ms) => {
-        waited += ms
-        clock.nowMs += ms
-      },
-    })
-    await kv.put({ key: 'k', value: new Uint8Array([1]) })
-    assert.equal(waited, 0)
+    const node = nodeOn('n1', { nowMs: 5_000.9 }, { commitMs: 2 })
+    await node.kv.put({ key: 'k', value: new Uint8Array([1]) })
+    assert.deepEqual(node.timers, [])
   })
 
   it('gives up after the cap when the clock does not move', async () => {
-    const clock = { nowMs: 7_000 }
-    let timers = 0
-    const hlc = new HybridLogicalClock({ nodeId: 'a', wallClockMs: () => clock.nowMs })
-    const kv = new ClusterKvService({
-      coordinator: {
-        write: async () => ({ ok: true, version: hlc.now(), acks: 1, replicas: [] }),
-        read: () => {
-          throw new Error('no reads in this test')
-        },
-      },
-      engine: new MemoryEngine(),
-      self: 'a',
-      placement: () => computePlacement(['a', 'b'], { partitionCount: 8 }),
-      observe: (version) => hlc.observe(version),
-      nowMs: () => clock.nowMs,
-      delay: async () => {
-        timers += 1
-      },
-    })
-    await kv.put({ key: 'k', value: new Uint8Array([1]) })
-    assert.ok(timers >= 1 && timers <= COMMIT_WAIT_MAX_MS + 1, `${timers} timers`)
+    const node = nodeOn('n1', { nowMs: 7_000 }, { clockStands: true })
+    await node.kv.put({ key: 'k', value: new Uint8Array([1]) })
+    const count = node.timers.length
+    assert.ok(count >= 1 && count <= COMMIT_WAIT_MAX_MS + 1, `${count} timers`)
   })
 
   it("the cluster's only owner does not wait: its one HLC orders every write", async () => {
-    const clock = { nowMs: 9_000.1 }
-    let timers = 0
-    const hlc = new HybridLogicalClock({ nodeId: 'a', wallClockMs: () => Math.floor(clock.nowMs) })
-    const kv = new ClusterKvService({
-      coordinator: {
-        write: async () => ({ ok: true, version: hlc.now(), acks: 1, replicas: [] }),
-        read: () => {
-          throw new Error('no reads in this test')
-        },
-      },
-      engine: new MemoryEngine(),
-      self: 'a',
-      placement: () => computePlacement(['a'], { partitionCount: 8 }),
-      observe: (version) => hlc.observe(version),
-      nowMs: () => clock.nowMs,
-      delay: async () => {
-        timers += 1
-      },
-    })
-    const first = await kv.put({ key: 'k', value: new Uint8Array([1]) })
-    const second = await kv.put({ key: 'k', value: new Uint8Array([2]) })
-    assert.equal(timers, 0)
+    const node = nodeOn('a', { nowMs: 9_000.1 }, { owners: ['a'] })
+    const first = await node.kv.put({ key: 'k', value: new Uint8Array([1]) })
+    const second = await node.kv.put({ key: 'k', value: new Uint8Array([2]) })
+    assert.deepEqual(node.timers, [])
     assert.ok(compareVersions(second.version, first.version) > 0)
   })
 })
