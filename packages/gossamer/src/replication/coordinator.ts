@@ -410,6 +410,7 @@ export class ReadCoordinator {
   readonly #slots: ReadSlot[]
   // What each node was last sent by read repair, so a late reply does not repeat a repair.
   readonly #repairedWith = new Map<string, Version>()
+  #refusals = 0
   #result: ReadResult | undefined
 
   constructor(request: ReadRequest) {
@@ -472,6 +473,20 @@ export class ReadCoordinator {
     const slot = this.#slots.find((s) => s.node === from && s.status === 'pending')
     if (slot === undefined) return { send: [] }
     slot.status = 'failed'
+    const completed = this.#evaluate(nowMs)
+    return { send: this.#repairs(), completed }
+  }
+
+  /**
+   * `from` answered, but refused the get (it does not hold the key's partition, or places it
+   * on other replicas: `routeGet`): a failure, counted in `ReplicationFailure.refused` so the
+   * driver may retry (`refusalRetryDelayMs`).
+   */
+  onRefusal(from: string, nowMs: number): CoordinatorStep<ReadResult> {
+    const slot = this.#slots.find((s) => s.node === from && s.status === 'pending')
+    if (slot === undefined) return { send: [] }
+    slot.status = 'failed'
+    this.#refusals += 1
     const completed = this.#evaluate(nowMs)
     return { send: this.#repairs(), completed }
   }
@@ -543,6 +558,7 @@ export class ReadCoordinator {
       required: this.required,
       received: replies.length,
       slots: this.#slots,
+      refused: this.#refusals,
     })
     this.#result = { ok: false, error }
     return this.#result
@@ -576,11 +592,11 @@ export const REFUSAL_RETRIES_MAX = 4
  * partition other replicas than theirs (the placement fence, `replica.ts`
  * `placementFenceRefusal`), and while an ownership change spreads, for a few hundred
  * milliseconds, coordinators and replicas disagree. So a request that failed to reach its
- * quorum after a replica refused or failed (not only for want of reachable replicas, and not
- * a 412 or a timeout) is tried again after 100, 200, 400, 800 ms, at most
+ * quorum after a replica refused it (`ReplicationFailure.refused`: a definite answer from a
+ * live node; not calls that failed or timed out, whose retries would only hold the client
+ * longer, and not a 412 or a timeout) is tried again after 100, 200, 400, 800 ms, at most
  * `REFUSAL_RETRIES_MAX` times and only while the pause ends before `deadlineMs`, the
- * request's original deadline: a retry never extends it. (A read refusal arrives as a failed
- * call, a write refusal as a `refused` answer: `ReplicationFailure.refused`.) A write is retried with its first
+ * request's original deadline: a retry never extends it. A write is retried with its first
  * version (`WriteRequest.version`), a read is simply asked again. Pure.
  */
 export function refusalRetryDelayMs(input: {
@@ -593,12 +609,7 @@ export function refusalRetryDelayMs(input: {
   const { result, retries } = input
   if (result.ok || retries >= REFUSAL_RETRIES_MAX) return undefined
   if (result.error.code !== 'GOSSAMER_ERR_QUORUM_NOT_REACHED') return undefined
-  const answered =
-    (result.error.refused ?? 0) > 0 ||
-    result.error.replicas.some(
-      (replica) => replica.status === 'failed' || replica.status === 'hinted',
-    )
-  if (!answered) return undefined
+  if ((result.error.refused ?? 0) === 0) return undefined
   const delayMs = REFUSAL_RETRY_FIRST_DELAY_MS * 2 ** retries
   return input.nowMs + delayMs < input.deadlineMs ? delayMs : undefined
 }

@@ -132,7 +132,7 @@ export interface SimWorld {
     timeoutMs: number,
     handlers: {
       onReply(reply: ReplicationMessage | undefined): void
-      onFailure(why: string): void
+      onFailure(why: string, answered?: boolean): void
     },
   ): void
   addressOf(name: string): Address
@@ -1041,7 +1041,15 @@ export class SimNode {
             : core.onReply(out.to, reply, this.wallMs())
           this.#applyRead(pending, core, step)
         },
-        onFailure: () => this.#applyRead(pending, core, core.onFailure(out.to, this.wallMs())),
+        // A refusal (the replica's handler failed) may be retried; a lost call is not.
+        onFailure: (_why, answered) =>
+          this.#applyRead(
+            pending,
+            core,
+            answered === true
+              ? core.onRefusal(out.to, this.wallMs())
+              : core.onFailure(out.to, this.wallMs()),
+          ),
       })
     }
     if (step.completed?.ok && step.completed.newest !== undefined) {
@@ -1079,7 +1087,7 @@ export class SimNode {
     out: Outgoing,
     handlers: {
       onReply(reply: ReplicationMessage | undefined): void
-      onFailure(why: string): void
+      onFailure(why: string, answered?: boolean): void
     },
   ): void {
     const type = out.message.type
@@ -1095,7 +1103,7 @@ export class SimNode {
       this.guard(() =>
         this.handleRequest(this.name, out.message, {
           reply: this.guard(handlers.onReply),
-          fail: this.guard(handlers.onFailure),
+          fail: this.guard((why: string) => handlers.onFailure(why, true)),
         }),
       ),
     )

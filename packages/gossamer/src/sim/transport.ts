@@ -142,7 +142,8 @@ export class SimTransport {
     timeoutMs: number,
     handlers: {
       onReply(reply: ReplicationMessage | undefined): void
-      onFailure(why: string): void
+      /** `answered`: the peer's handler refused (the runtime's remote error), not the network. */
+      onFailure(why: string, answered?: boolean): void
     },
   ): void {
     this.stats.calls++
@@ -177,7 +178,7 @@ export class SimTransport {
         }),
         fail: target.guard((why: string) => {
           if (net.isBlocked(toName, from.name)) return
-          this.#queue.after(net.delayMs(), () => settle(() => handlers.onFailure(why)))
+          this.#queue.after(net.delayMs(), () => settle(() => handlers.onFailure(why, true)))
         }),
       })
     }

@@ -19,18 +19,21 @@ import { handlePut, type PartitionHolding } from '../../src/replication/replica.
 
 function failedRead(
   statuses: ReadonlyArray<ReplicaReport['status']>,
-  code:
-    | 'GOSSAMER_ERR_QUORUM_NOT_REACHED'
-    | 'GOSSAMER_ERR_TIMEOUT' = 'GOSSAMER_ERR_QUORUM_NOT_REACHED',
+  options: {
+    refused?: number
+    code?: 'GOSSAMER_ERR_QUORUM_NOT_REACHED' | 'GOSSAMER_ERR_TIMEOUT'
+  } = {},
 ): ReadResult {
+  const refused = options.refused ?? statuses.filter((status) => status === 'failed').length
   return {
     ok: false,
     error: {
-      code,
+      code: options.code ?? 'GOSSAMER_ERR_QUORUM_NOT_REACHED',
       message: 'failed',
       required: 2,
       received: 0,
       replicas: statuses.map((status, i) => ({ node: `n${i + 1}`, status })),
+      ...(refused > 0 ? { refused } : {}),
     },
   }
 }
@@ -60,7 +63,7 @@ describe('replication: refusalRetryDelayMs', () => {
       refusalRetryDelayMs({ result: ok, retries: 0, nowMs: 0, deadlineMs: 5_000 }),
       undefined,
     )
-    const timeout = failedRead(['failed', 'pending', 'replied'], 'GOSSAMER_ERR_TIMEOUT')
+    const timeout = failedRead(['failed', 'pending', 'replied'], { code: 'GOSSAMER_ERR_TIMEOUT' })
     assert.equal(
       refusalRetryDelayMs({ result: timeout, retries: 0, nowMs: 0, deadlineMs: 5_000 }),
       undefined,
@@ -80,7 +83,13 @@ describe('replication: refusalRetryDelayMs', () => {
       refusalRetryDelayMs({ result: precondition, retries: 0, nowMs: 0, deadlineMs: 5_000 }),
       undefined,
     )
-    // Down replicas do not come back in a few hundred ms: fail fast.
+    // Down replicas do not come back in a few hundred ms, and calls that failed or timed out
+    // would only hold the client longer: no retry without a refusal.
+    const lost = failedRead(['failed', 'failed', 'replied'], { refused: 0 })
+    assert.equal(
+      refusalRetryDelayMs({ result: lost, retries: 0, nowMs: 0, deadlineMs: 5_000 }),
+      undefined,
+    )
     const down = failedRead(['unreachable', 'unreachable', 'replied'])
     assert.equal(
       refusalRetryDelayMs({ result: down, retries: 0, nowMs: 0, deadlineMs: 5_000 }),

@@ -61,6 +61,7 @@ import {
   routeGet,
 } from '../../replication/replica.ts'
 import type { Placement } from '../../ring/partitioner.ts'
+import { RPC_ERROR_CODES, RpcError } from '../../rpc/errors.ts'
 import type {
   Engine,
   StoredRecord,
@@ -813,7 +814,19 @@ export class ReplicationDriver {
             : coordinator.onReply(out.to, reply, this.#now())
           this.#applyRead(pending, coordinator, step)
         },
-        () => this.#applyRead(pending, coordinator, coordinator.onFailure(out.to, this.#now())),
+        (error) => {
+          // The replica answered with a refusal (a failed handler, `routeGet`'s refuse), as
+          // opposed to a call that failed or timed out: the request may be retried.
+          const refused =
+            out.to === this.#c.self ||
+            (error instanceof RpcError && error.code === RPC_ERROR_CODES.remote)
+          const now = this.#now()
+          this.#applyRead(
+            pending,
+            coordinator,
+            refused ? coordinator.onRefusal(out.to, now) : coordinator.onFailure(out.to, now),
+          )
+        },
       )
     }
     if (step.completed !== undefined) this.#complete(pending, step.completed)
