@@ -35,7 +35,7 @@ export interface ReplicationMetricsSource {
   readonly timeouts: number
   readonly rpcErrors: number
   readonly skewRefusals: number
-  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  /** Requests coordinated again after a replica refused them (`refusalRetryDelayMs`). */
   readonly refusalRetries: number
   readonly handoffRecords: number
   readonly handoffBytes: number
@@ -218,7 +218,7 @@ export class NodeMetrics {
     )
     gauge(
       'gossamer_refusal_retries_total',
-      'Requests coordinated again after replicas refused (their placement differed) or failed.',
+      'Requests coordinated again after a replica refused them (its placement differed).',
       (s) => s.refusalRetries,
     )
     gauge(

@@ -160,7 +160,7 @@ interface PendingRequest<R> {
 export interface SimNodeStats {
   /** Disk transactions (group commits). */
   commits: number
-  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  /** Requests coordinated again after a replica refused them (`refusalRetryDelayMs`). */
   refusalRetries: number
   /** Writes lost in a crash before they were committed. */
   droppedWrites: number

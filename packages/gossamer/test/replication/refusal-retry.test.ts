@@ -1,5 +1,5 @@
 // Goal: the placement fence costs no availability while an ownership change spreads. A request
-// that failed after replicas refused (or failed) is coordinated again under the placement
+// that failed after a replica refused it is coordinated again under the placement
 // current then, within its original deadline (`refusalRetryDelayMs`), and a write keeps its
 // first version. Without it, adding a sixth node to five failed 17 of 1,299 quorum reads
 // (test/cluster/multi-process/add-node.test.ts) while the nodes' views differed.

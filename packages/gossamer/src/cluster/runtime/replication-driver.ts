@@ -109,7 +109,7 @@ export interface ReplicationDriverComponents {
   readonly onStorageFailure?: ((error: unknown) => void) | undefined
   /**
    * Exchanges ownership state with these nodes now (memberlist push/pull): called before a
-   * request they refused or failed is retried (`refusalRetryDelayMs`).
+   * request they refused is retried (`refusalRetryDelayMs`).
    */
   readonly syncOwnership?: ((nodes: readonly string[]) => void) | undefined
 }
@@ -141,7 +141,7 @@ export interface ReplicationStats {
   hintsDropped: number
   rpcErrors: number
   skewRefusals: number
-  /** Requests coordinated again after replicas refused or failed (`refusalRetryDelayMs`). */
+  /** Requests coordinated again after a replica refused them (`refusalRetryDelayMs`). */
   refusalRetries: number
   /** Records received by rebalancing (pages persisted by this node as a receiver). */
   handoffRecords: number
