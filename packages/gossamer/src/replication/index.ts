@@ -67,6 +67,7 @@ export {
 export {
   answerHandoffRequest,
   type HandoffState,
+  ownersBeforeStart,
   type PartitionMove,
   planRebalance,
   REBALANCE_DEFAULTS,

@@ -98,6 +98,37 @@ export function planRebalance(input: {
   return { moves, drops }
 }
 
+/**
+ * The owners whose placement a node's data is laid out by when it applies its first placement
+ * after it starts (the drivers' `#previousFor`), or undefined for no plan. `owners` are the
+ * members of the placement being applied.
+ *
+ * - A node with an empty store, or one the cluster had removed (`rejoinedAfterRemoval`),
+ *   streams its partitions in: the placement of the others.
+ * - A member restarting on its data is laid out by the placement of the ownership set it
+ *   persisted (`persistedOwners`, the runtime's `cluster-state.json`, when it was a member
+ *   there). If the ownership set changed while it was down, the plan from there moves the
+ *   partitions it gained to it, from a read quorum of their old replicas, and hands off the
+ *   ones it lost. With no plan it answered gets and puts for a partition it gained while down
+ *   as a complete replica, holding nothing or an older copy, and the old replicas awaiting it
+ *   as a receiver waited for nothing (found by the whole-cluster simulator, swarm seed 8025).
+ *   Unchanged membership gives the same placement: an empty plan.
+ */
+export function ownersBeforeStart(input: {
+  readonly self: string
+  readonly owners: readonly string[]
+  readonly storeWasEmpty: boolean
+  readonly rejoinedAfterRemoval: boolean
+  readonly persistedOwners: readonly string[] | undefined
+}): readonly string[] | undefined {
+  const { self, owners, persistedOwners } = input
+  const others = owners.filter((name) => name !== self)
+  if (others.length === 0 || !owners.includes(self)) return undefined
+  if (input.storeWasEmpty || input.rejoinedAfterRemoval) return others
+  if (persistedOwners === undefined || !persistedOwners.includes(self)) return undefined
+  return persistedOwners
+}
+
 /** Settings of the receiver. Plain data. */
 export interface RebalanceConfig {
   /** Records per `handoff-batch`. @default 500 */

@@ -75,6 +75,7 @@ import type {
 } from '../replication/messages.ts'
 import {
   answerHandoffRequest,
+  ownersBeforeStart,
   planRebalance,
   Rebalance,
   type RebalanceStep,
@@ -237,6 +238,7 @@ export class SimNode {
   // The placement last applied to replication (the runtime's `#applied`).
   #applied: Placement | undefined
   #storeWasEmpty = true
+  #persistedOwners: readonly string[] | undefined
   #rejoinedAfterRemoval = false
   readonly #handOffSinceMs = new Map<number, number>()
   readonly #draining = new Set<number>()
@@ -284,6 +286,8 @@ export class SimNode {
     // new owner and streams its partitions in instead of trusting its old copy.
     this.#rejoinedAfterRemoval = mine !== undefined && mine.state !== 'member'
     this.ownership = mine?.state === 'member' ? persisted : joinOwnership(persisted, this.name)
+    // The ownership set the data is laid out by (`ownersBeforeStart`), when a member there.
+    this.#persistedOwners = mine?.state === 'member' ? members(persisted) : undefined
     this.#storeWasEmpty = this.engine.stats().keyCount === 0
     this.#applied = undefined
     this.#handOffSinceMs.clear()
@@ -542,11 +546,16 @@ export class SimNode {
   /** The runtime's `#previousFor`: the placement the data is laid out by. */
   #previousFor(owners: readonly string[]): Placement | undefined {
     if (this.#applied !== undefined) return this.#applied
-    const others = owners.filter((name) => name !== this.name)
-    if (others.length === 0 || !owners.includes(this.name)) return undefined
-    if (!this.#storeWasEmpty && !this.#rejoinedAfterRemoval) return undefined
+    const before = ownersBeforeStart({
+      self: this.name,
+      owners,
+      storeWasEmpty: this.#storeWasEmpty,
+      rejoinedAfterRemoval: this.#rejoinedAfterRemoval,
+      persistedOwners: this.#persistedOwners,
+    })
+    if (before === undefined) return undefined
     if (this.#storeWasEmpty) this.aae.scheduleAll(this.wallMs())
-    return this.#compute(others)
+    return this.#compute(before)
   }
 
   /** The driver's `applyPlacement`: anti-entropy partitions, then the rebalance plan. */

@@ -331,6 +331,20 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok(result.ok, `${explain(result)} --swarm`)
   })
 
+  // 8025 (swarm) — n1 crashed as a member of {n1..n4}; while it was down n3 left, and
+  //     {n1, n2, n4} made n1 a replica of k14's partition, whose acknowledged TTL put only the
+  //     leavers n3 and n5 held. n1 restarted on its data and applied the placement with no plan
+  //     (none for a member restarting with data), answered as a complete replica, took n2's
+  //     older copy by anti-entropy, and {n2, n1} returned it where the expired record should
+  //     have shadowed it. A member restarting on its data now plans from its persisted ownership
+  //     set (rebalance.ts ownersBeforeStart; test/replication/restart-plan.test.ts).
+  it('a member restarting on its data streams the partitions it gained while down (regression swarm seed 8025)', () => {
+    const result = runSimulation(swarmOptions('8025'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.crash ?? 0) >= 1, 'a node crashed')
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

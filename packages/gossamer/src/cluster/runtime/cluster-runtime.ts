@@ -23,6 +23,7 @@ import type { Consistency } from '../../replication/consistency.ts'
 import { LmdbHintStore } from '../../replication/hint-store-lmdb.ts'
 import type { HintStore } from '../../replication/hinted-handoff.ts'
 import { MemoryHintStore } from '../../replication/hinted-handoff.ts'
+import { ownersBeforeStart } from '../../replication/rebalance.ts'
 import { computePlacement, type Placement } from '../../ring/partitioner.ts'
 import { RpcServer } from '../../rpc/server.ts'
 import type { Engine, ScanPage } from '../../storage/engine.ts'
@@ -82,6 +83,7 @@ export class ClusterRuntime {
   #placement: Placement
   #applied: Placement | undefined
   #storeWasEmpty: boolean
+  #persistedOwners: readonly string[] | undefined
   #isLeaving = false
   #isClosed = false
   #stateWriter: ClusterStateWriter | undefined
@@ -173,6 +175,10 @@ export class ClusterRuntime {
       },
     )
     const persisted = await this.#readPersistedState()
+    // The ownership set the data is laid out by (`ownersBeforeStart`), when a member there.
+    const ownership = persisted?.ownership
+    this.#persistedOwners =
+      ownership?.get(this.name)?.state === 'member' ? ownershipMembers(ownership) : undefined
     this.#membership = await Membership.start({
       name: this.name,
       bindAddr: config.bind,
@@ -472,11 +478,16 @@ export class ClusterRuntime {
   // The placement the data is laid out by, before the one being applied now.
   #previousFor(owners: readonly string[]): Placement | undefined {
     if (this.#applied !== undefined) return this.#applied
-    const others = owners.filter((name) => name !== this.name)
-    if (others.length === 0 || !owners.includes(this.name)) return undefined
-    if (!this.#storeWasEmpty && !this.#membership.rejoinedAfterRemoval) return undefined
+    const before = ownersBeforeStart({
+      self: this.name,
+      owners,
+      storeWasEmpty: this.#storeWasEmpty,
+      rejoinedAfterRemoval: this.#membership.rejoinedAfterRemoval,
+      persistedOwners: this.#persistedOwners,
+    })
+    if (before === undefined) return undefined
     if (this.#storeWasEmpty) this.#driver.scheduleAntiEntropyNow()
-    return this.#compute(others)
+    return this.#compute(before)
   }
 }
 
