@@ -44,7 +44,28 @@ function isVsnValid(vsn: Uint8Array): boolean {
 function isAliveWellFormed(ctx: CoreContext, a: Alive): boolean {
   if (!isVsnValid(a.vsn) || (a.addr.length !== 4 && a.addr.length !== 16)) return false
   if ((a.meta?.length ?? 0) > metaMaxSize) return false
+  if (a.vsn.length >= 6 && !canTalkTo(ctx.localVsn(), a.vsn)) return false
   return a.vsn.length >= 6 || ctx.table.get(a.node) !== undefined
+}
+
+/**
+ * Whether a node advertising `theirs` could exchange state with us at all: each side's current
+ * protocol and delegate versions inside the other's [min, max] (the pairwise form of
+ * verifyProtocol). Go's aliveNode checks only that the ranges are well formed, so one forged
+ * alive for a node that speaks e.g. protocol [1, 1] at version 0 enters every table and narrows
+ * the cluster's range below what every real member speaks: every push/pull then fails
+ * verifyProtocol until that entry is reaped, and a forged leave is never refuted (found by the
+ * hostile-input property test, fast-check seed 989972054). Such a node could never push/pull
+ * with us anyway, so we refuse its alive.
+ */
+function canTalkTo(ours: Uint8Array, theirs: Uint8Array): boolean {
+  const within = (value: number, min: number, max: number) => value >= min && value <= max
+  return (
+    within(theirs[2]!, ours[0]!, ours[1]!) &&
+    within(ours[2]!, theirs[0]!, theirs[1]!) &&
+    within(theirs[5]!, ours[3]!, ours[4]!) &&
+    within(ours[5]!, theirs[3]!, theirs[4]!)
+  )
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
