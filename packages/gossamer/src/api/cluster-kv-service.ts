@@ -19,6 +19,7 @@
  * - Listing is cluster-wide, but not here: `node.ts` (`withClusterListing`) replaces `list`
  *   with a merge of every reachable node's ordered local records (see docs/cluster.md).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { GossamerError, isGossamerErrorCode } from '../errors.ts'
 import { COMMIT_WAIT_MAX_MS, commitWaitMs, isOnlyCoordinator } from '../hlc/commit-wait.ts'
 import type { Version } from '../hlc/version.ts'
@@ -73,7 +74,7 @@ export class ClusterKvService implements KvApi {
     /** Resolves after about `ms` milliseconds (the commit wait's timer). @default setTimeout */
     delay?: ((ms: number) => Promise<void>) | undefined
   }) {
-    this.#delay = options.delay ?? sleep
+    this.#delay = options.delay ?? ((ms) => sleep(Math.ceil(ms)))
     this.#coordinator = options.coordinator
     this.#engine = options.engine
     this.#self = options.self
@@ -258,10 +259,6 @@ export class ClusterKvService implements KvApi {
       )
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.ceil(ms)))
 }
 
 // The driver's condition for its local write path (`ReplicationDriver.write`).

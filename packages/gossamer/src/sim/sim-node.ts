@@ -49,6 +49,7 @@ import {
   removeOwnership,
   wouldChange,
 } from '../cluster/ownership.ts'
+import { ownershipSyncTargets } from '../cluster/ownership-sync.ts'
 import { enginePartitionView, type PartitionView } from '../cluster/runtime/partition-index.ts'
 import { commitWaitMs, isOnlyCoordinator } from '../hlc/commit-wait.ts'
 import { HybridLogicalClock } from '../hlc/hlc.ts'
@@ -104,8 +105,6 @@ const MAX_CLOCK_SKEW_MS = 60_000
 const TOMBSTONE_GRACE_MS = 864_000_000
 const BROADCAST_QUEUE_MAX = 256
 const RETRANSMIT_MULT = 4
-/** The runtime's least pause between two ownership syncs with one node (`membership.ts`). */
-const SYNC_MIN_INTERVAL_MS = 1_000
 /** The runtime's drain check period and bound (`replication-driver.ts`). */
 const DRAIN_CHECK_MS = 200
 const DRAINS_MAX = 8
@@ -939,15 +938,14 @@ export class SimNode {
     this.stats.refusalRetries++
     // Off with the reconnect, as the runtime's.
     if (this.#world.options.reconnectIntervalMs <= 0) return delayMs
-    const nowMs = this.#world.queue.nowMs
-    const targets = replicas.filter(
-      (node) =>
-        node !== this.name &&
-        this.isReachable(node) &&
-        nowMs - (this.#lastSyncMs.get(node) ?? -Infinity) >= SYNC_MIN_INTERVAL_MS,
-    )
+    const targets = ownershipSyncTargets({
+      self: this.name,
+      candidates: replicas,
+      isLive: this.isReachable,
+      lastSyncMs: this.#lastSyncMs,
+      nowMs: this.#world.queue.nowMs,
+    })
     if (targets.length > 0) {
-      for (const node of targets) this.#lastSyncMs.set(node, nowMs)
       this.core.join(targets.map((node) => this.#world.addressOf(node)))
       this.afterCall()
     }

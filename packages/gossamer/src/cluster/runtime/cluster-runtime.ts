@@ -15,7 +15,9 @@
  * they pull its partitions → wait until every outbound handoff is acknowledged and every hint
  * delivered (bounded by `leaveTimeoutMs`) → mark it `removed` → leave memberlist.
  */
+
 import { networkInterfaces } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { NodeConfig } from '../../config.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
 import type { Logger } from '../../log.ts'
@@ -556,8 +558,4 @@ function hostPort(host: string, port: number): string {
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i])
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

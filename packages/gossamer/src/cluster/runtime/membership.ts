@@ -31,6 +31,7 @@ import {
   removeOwnership,
   wouldChange,
 } from '../ownership.ts'
+import { ownershipSyncTargets } from '../ownership-sync.ts'
 
 /** Prefix of our user broadcasts and push/pull state ("GSOW"), so foreign payloads are ignored. */
 const OWNERSHIP_MAGIC = [0x47, 0x53, 0x4f, 0x57]
@@ -94,8 +95,6 @@ const JOIN_RETRY_MAX_MS = 5_000
 const RECLAIM_CHECK_MS = 1_000
 const RECONNECT_INTERVAL_MS_DEFAULT = 10_000
 const BROADCAST_QUEUE_MAX = 256
-/** Least pause between two `syncWith` push/pulls with one node. */
-const SYNC_MIN_INTERVAL_MS = 1_000
 
 /** The membership driver. Create with {@link Membership.start}. */
 export class Membership extends EventEmitter<MembershipEvents> {
@@ -277,7 +276,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   /**
-   * Push/pull with the live nodes of `names` now (at most once a second per node), so that this node and they
+   * Push/pull with the live nodes of `names` now (`ownershipSyncTargets`: at most once a second
+   * per node), so that this node and they
    * exchange ownership state at once rather than by gossip: a coordinator whose requests they
    * refused because they place the partition differently (the placement fence) catches up, or
    * brings them up to date, before its retry. Fire and forget; never throws.
@@ -286,19 +286,19 @@ export class Membership extends EventEmitter<MembershipEvents> {
     // Off with the reconnect (`reconnectIntervalMs: 0`): both push/pull outside memberlist's
     // own schedule, and a healed split may be left standing only with both off.
     if (this.#isClosed || (this.#options.reconnectIntervalMs ?? 1) <= 0) return
-    const nowMs = this.#options.nowMs()
-    const addresses: string[] = []
-    for (const node of this.#memberlist.allNodes()) {
-      // Only live peers: this is for views that differ, not for finding dead ones again (the
-      // reconnect does that).
-      if (!names.includes(node.name) || node.name === this.name) continue
-      if (node.state !== 'alive' && node.state !== 'suspect') continue
-      if (nowMs - (this.#lastSyncMs.get(node.name) ?? -Infinity) < SYNC_MIN_INTERVAL_MS) continue
-      this.#lastSyncMs.set(node.name, nowMs)
-      addresses.push(node.address)
-    }
-    if (addresses.length === 0) return
-    this.#memberlist.join(addresses).catch(() => {})
+    const nodes = new Map(this.#memberlist.allNodes().map((node) => [node.name, node]))
+    const targets = ownershipSyncTargets({
+      self: this.name,
+      candidates: names,
+      isLive: (name) => {
+        const state = nodes.get(name)?.state
+        return state === 'alive' || state === 'suspect'
+      },
+      lastSyncMs: this.#lastSyncMs,
+      nowMs: this.#options.nowMs(),
+    })
+    if (targets.length === 0) return
+    this.#memberlist.join(targets.map((name) => nodes.get(name)!.address)).catch(() => {})
   }
 
   /** Broadcasts a graceful leave and stops gossip. Never throws. */

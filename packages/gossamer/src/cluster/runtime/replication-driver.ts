@@ -16,6 +16,7 @@
  *   GOSSAMER_ERR_CLOCK_SKEW) or dropped (repair and streaming), so one node with a clock far in
  *   the future cannot impose its versions on the others.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { GossamerError } from '../../errors.ts'
 import type { HybridLogicalClock } from '../../hlc/hlc.ts'
 import { compareVersions, type Version } from '../../hlc/version.ts'
@@ -836,7 +837,8 @@ export class ReplicationDriver {
   #complete<R extends WriteResult | ReadResult>(pending: Pending<R>, result: R): void {
     if (pending.done) return
     pending.done = true
-    // An attempt's failure is counted by the request, once it gives up (`#writeCoordinated`).
+    // An attempt's failure is counted by the request once it gives up (`#writeCoordinated`,
+    // `#readAttempt`).
     if (!result.ok && pending.isAttempt !== true) {
       this.#countFailure(result.error.code, 'version' in result ? 'write' : 'read')
     }
@@ -1450,8 +1452,4 @@ function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): Stored
   if (a === undefined) return b
   if (b === undefined) return a
   return compareVersions(b.version, a.version) > 0 ? b : a
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
