@@ -32,6 +32,13 @@ import type { KvApi } from './kv-api.ts'
 import { isLive, type LiveRecord, type WritePreconditions, type WriteResult } from './kv-service.ts'
 
 /** What the service needs from the replication driver. */
+/** A coordinated write's result, as the cluster driver reports it. */
+export type CoordinatedWrite = CoreWriteResult & {
+  readonly clockSkewRefusals?: number | undefined
+  /** Present when this node was the only replica and applied the write itself. */
+  readonly local?: { readonly previous: StoredRecord | undefined } | undefined
+}
+
 export interface ClusterCoordinator {
   write(input: {
     key: string
@@ -40,16 +47,22 @@ export interface ClusterCoordinator {
     contentType?: string | undefined
     condition?: WriteCondition | undefined
     w: Consistency
-  }): Promise<
-    CoreWriteResult & {
-      readonly clockSkewRefusals?: number | undefined
-      /** Present when this node was the only replica and applied the write itself. */
-      readonly local?: { readonly previous: StoredRecord | undefined } | undefined
-    }
-  >
+  }): Promise<CoordinatedWrite>
   read(input: { key: string; r: Consistency }): ReadResult | Promise<ReadResult>
   /** The read answered from this node alone, or undefined when it needs coordinating. */
   readLocal?(key: string, r: Consistency): ReadResult | undefined
+}
+
+/** What `#write` is given: a put, or a delete (`value` null, `readFirst`). */
+interface WriteOptions {
+  key: string
+  value: Uint8Array | null
+  contentType?: string | undefined
+  expiresAtMs?: number | undefined
+  preconditions?: WritePreconditions | undefined
+  w?: Consistency | undefined
+  r?: Consistency | undefined
+  readFirst?: boolean
 }
 
 /** Key-value operations coordinated across the cluster. */
@@ -170,41 +183,65 @@ export class ClusterKvService implements KvApi {
     return page
   }
 
-  async #write(options: {
-    key: string
-    value: Uint8Array | null
-    contentType?: string | undefined
-    expiresAtMs?: number | undefined
-    preconditions?: WritePreconditions | undefined
-    w?: Consistency | undefined
-    r?: Consistency | undefined
-    readFirst?: boolean
-  }): Promise<WriteResult> {
-    this.#assertHealthy()
-    const { key, preconditions } = options
+  // Writes read first only when they must (a precondition, or a delete that answers 404 for an
+  // absent key). A blind write is one `.then` on the coordinator's promise rather than an async
+  // function and its await: this is the path of every single-node PUT (docs/performance.md).
+  #write(options: WriteOptions): Promise<WriteResult> {
+    const { preconditions } = options
+    if (
+      preconditions?.ifMatch !== undefined ||
+      preconditions?.ifNoneMatch !== undefined ||
+      options.readFirst === true
+    ) {
+      return this.#writeAfterRead(options)
+    }
     let previous: LiveRecord | undefined
-    let condition: WriteCondition | undefined
     // Blind puts on the key's only replica learn the replaced record from the write itself.
     let previousFromWrite = false
-    if (preconditions?.ifMatch !== undefined || preconditions?.ifNoneMatch !== undefined) {
-      previous = await this.get(key, { r: options.r })
-      condition = planCondition(previous, preconditions)
-    } else if (options.readFirst === true) {
-      previous = await this.get(key, { r: options.r })
-    } else {
+    let written: Promise<CoordinatedWrite>
+    try {
+      this.#assertHealthy()
       const placement = this.#placement()
-      const partition = placement.partitionOf(key)
+      const partition = placement.partitionOf(options.key)
       if (isSoleReplica(placement, partition, this.#self)) previousFromWrite = true
-      else previous = this.#localPrevious(placement, partition, key)
+      else previous = this.#localPrevious(placement, partition, options.key)
+      written = this.#coordinator.write(this.#coordinatorWrite(options, undefined))
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const result = await this.#coordinator.write({
-      key,
+    return written.then((result) => this.#acknowledge(result, previous, previousFromWrite))
+  }
+
+  async #writeAfterRead(options: WriteOptions): Promise<WriteResult> {
+    this.#assertHealthy()
+    const previous = await this.get(options.key, { r: options.r })
+    const { preconditions } = options
+    const condition =
+      preconditions?.ifMatch !== undefined || preconditions?.ifNoneMatch !== undefined
+        ? planCondition(previous, preconditions)
+        : undefined
+    const result = await this.#coordinator.write(this.#coordinatorWrite(options, condition))
+    return this.#acknowledge(result, previous, false)
+  }
+
+  #coordinatorWrite(options: WriteOptions, condition: WriteCondition | undefined) {
+    return {
+      key: options.key,
       value: options.value,
       expiresAtMs: options.expiresAtMs,
       contentType: options.contentType,
       condition,
       w: options.w ?? 'quorum',
-    })
+    }
+  }
+
+  // The answer to a coordinated write: its error, or its version and the record it replaced,
+  // after the commit wait when one is due.
+  #acknowledge(
+    result: CoordinatedWrite,
+    previous: LiveRecord | undefined,
+    previousFromWrite: boolean,
+  ): WriteResult | Promise<WriteResult> {
     if (!result.ok) {
       if (
         (result.clockSkewRefusals ?? 0) > 0 &&
@@ -218,17 +255,19 @@ export class ClusterKvService implements KvApi {
       }
       throw failureError(result.error)
     }
+    let replaced = previous
+    if (previousFromWrite && result.local !== undefined) {
+      const record = result.local.previous
+      replaced = isLive(record, this.#nowMs()) ? record : undefined
+    }
+    const answer: WriteResult = { version: result.version, previous: replaced }
     if (
       commitWaitMs(result.version.wallMs, this.#nowMs()) > 0 &&
       !isOnlyCoordinator(this.#placement().owners, this.#self)
     ) {
-      await this.#commitWait(result.version.wallMs)
+      return this.#commitWait(result.version.wallMs).then(() => answer)
     }
-    if (previousFromWrite && result.local !== undefined) {
-      const replaced = result.local.previous
-      previous = isLive(replaced, this.#nowMs()) ? replaced : undefined
-    }
-    return { version: result.version, previous }
+    return answer
   }
 
   // Holds an acknowledgement until the wall clock has passed `wallMs` (hlc/commit-wait.ts). The

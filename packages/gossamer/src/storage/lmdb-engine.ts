@@ -82,7 +82,7 @@ import {
   partitionOfChecked,
   requirePartition,
 } from './partition-index.ts'
-import { decodeRecord, encodeRecord } from './record-codec.ts'
+import { decodeLater, decodeRecord, encodeRecord } from './record-codec.ts'
 import { decideWrite, isPurgeable } from './record-rules.ts'
 import { collectScanPage, type RawScanEntry, scanStartKey } from './scan-page.ts'
 
@@ -227,11 +227,7 @@ export class LmdbEngine implements Engine {
     } catch (error) {
       return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
     }
-    const key = entry.key
-    const done = () => {
-      if (this.#inFlight.get(key) === write) this.#inFlight.delete(key)
-    }
-    this.#inFlight.set(key, write)
+    this.#inFlight.set(entry.key, write)
     let settled: Promise<unknown>
     try {
       const committed = this.#put(write)
@@ -240,19 +236,29 @@ export class LmdbEngine implements Engine {
           ? committed
           : Promise.all([committed, this.#db.put(indexEntry, EMPTY)])
     } catch (error) {
-      done()
+      this.#landed(write)
       return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
     }
+    // Anonymous callbacks only: a named closure made per call (`const done = () => …`) costs an
+    // Object.defineProperty per write under tsx, whose esbuild transform keeps function names
+    // (docs/performance.md, "Sixth session").
     return settled.then(
       () => {
-        done()
+        this.#landed(write)
         return outcome
       },
       (error: unknown) => {
-        done()
+        this.#landed(write)
         throw asStorageError(error, 'writing 1 record(s)')
       },
     )
+  }
+
+  // A queued write is committed (or failed): it stops being the key's in-flight record unless a
+  // newer write of the key replaced it there.
+  #landed(write: PreparedWrite): void {
+    const key = write.entry.key
+    if (this.#inFlight.get(key) === write) this.#inFlight.delete(key)
   }
 
   async writeBatch(entries: readonly WriteEntry[]): Promise<WriteOutcome[]> {
@@ -278,10 +284,7 @@ export class LmdbEngine implements Engine {
     } catch (error) {
       throw asStorageError(error, `writing ${prepared.length} record(s)`)
     } finally {
-      for (const write of decided.writes) {
-        const key = write.entry.key
-        if (this.#inFlight.get(key) === write) this.#inFlight.delete(key)
-      }
+      for (const write of decided.writes) this.#landed(write)
     }
     return decided.outcomes
   }
@@ -485,7 +488,7 @@ export class LmdbEngine implements Engine {
       const value = this.#db.get(keyBytes)
       if (value === undefined) continue // unreachable while the index is kept in step
       const keyText = keyBytes.toString('utf8')
-      yield { key: keyText, record: () => decodeRecord(value, keyText) }
+      yield { key: keyText, record: decodeLater(value, keyText) }
     }
   }
 
@@ -555,7 +558,7 @@ export class LmdbEngine implements Engine {
     )
     for (const { key, value } of range) {
       const keyText = key.toString('utf8')
-      yield { key: keyText, record: () => decodeRecord(value, keyText) }
+      yield { key: keyText, record: decodeLater(value, keyText) }
     }
   }
 

@@ -30,7 +30,7 @@ import {
   partitionOfChecked,
   requirePartition,
 } from './partition-index.ts'
-import { decodeRecord, encodeRecord } from './record-codec.ts'
+import { decodeLater, decodeRecord, encodeRecord } from './record-codec.ts'
 import { decideWrite, isPurgeable } from './record-rules.ts'
 import { collectScanPage, type RawScanEntry, scanStartKey } from './scan-page.ts'
 
@@ -210,7 +210,7 @@ export class MemoryEngine implements Engine {
     for (let index = this.#lowerBound(startKey); index < this.#sortedKeys.length; index++) {
       const key = this.#sortedKeys[index]!
       const encoded = this.#encodedByKey.get(key)!
-      yield { key, record: () => decodeRecord(encoded, key) }
+      yield { key, record: decodeLater(encoded, key) }
     }
   }
 
@@ -218,7 +218,7 @@ export class MemoryEngine implements Engine {
     for (let index = from; index < keys.length; index++) {
       const key = keys[index]!
       const encoded = this.#encodedByKey.get(key)!
-      yield { key, record: () => decodeRecord(encoded, key) }
+      yield { key, record: decodeLater(encoded, key) }
     }
   }
 

@@ -158,6 +158,15 @@ export function decodeRecord(bytes: Uint8Array, key?: string): StoredRecord {
   return buildRecord({ version, isTombstone, value, expiresAtMs, contentType })
 }
 
+/**
+ * `decodeRecord(bytes, key)`, deferred: scans hand every entry's decoder to a consumer that may
+ * never call it. (Returned from a function rather than written inline as `record: () => …`,
+ * which tsx's transform names with an Object.defineProperty per entry.)
+ */
+export function decodeLater(bytes: Uint8Array, key: string): () => StoredRecord {
+  return () => decodeRecord(bytes, key)
+}
+
 function corrupt(why: string, key: string | undefined): never {
   throw new StorageCorruptionError(why, { key })
 }
