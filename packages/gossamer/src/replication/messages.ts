@@ -183,6 +183,14 @@ export interface HandoffBatchMessage {
   readonly partition: number
   readonly entries: readonly KeyedRecord[]
   readonly cursor?: string | undefined
+  /**
+   * Set when the source's copy of the partition may be incomplete (`replica.ts`
+   * `handoffSourceIsPartial`: it is still streaming the partition in itself, hands off a copy
+   * whose transfer was cut short, dropped it, or holds only leftovers). The receiver persists
+   * the page (it is data), but a pass with such a page does not count as a full pass of an old
+   * replica (`Rebalance.onBatch`). Absent: the source holds a complete copy.
+   */
+  readonly partial?: boolean | undefined
 }
 
 /** New owner → old owners: I hold partition `partition` now; you may drop it. */

@@ -21,8 +21,22 @@
  * on fewer than a quorum of the new replicas (found by the whole-cluster simulator, seed 80).
  * A source that fails or stays silent for `requestTimeoutMs` is replaced by the next reachable
  * source that has not completed a pass; a pass interrupted that way starts over on the new
- * source (a pass counts only when one source delivered all of it). After the last pass the
- * receiver tells the dropping old replicas (`handoff-done`); an old replica drops a partition
+ * source (a pass counts only when one source delivered all of it).
+ *
+ * Sources follow where the data is. The candidates are the old replicas, then the owners still
+ * leaving (`applyPlan`'s `holders`), which keep their copies until their receivers are done and
+ * may be the only nodes holding writes acknowledged while they were replicas. A source whose
+ * own copy may be incomplete (it still streams the partition in, dropped it, or holds only
+ * leftovers: `replica.ts` `handoffSourceIsPartial`) marks its pages `partial`: they are merged,
+ * but the pass does not count. When every candidate has delivered a pass and fewer than the
+ * read quorum were complete, no complete copy is left to wait for (refusing partial sources
+ * outright deadlocked once the only holder had drained its copy and dropped it), and the
+ * partition is received as the union of every pass; a holder that is unreachable is waited
+ * for `requestTimeoutMs` first, an old replica for as long as it takes (whole-cluster
+ * simulator, swarm seed 18135).
+ *
+ * After the last pass the receiver tells the dropping old replicas and the leaving holders
+ * (`handoff-done`); an old replica drops a partition
  * only when every receiver of that partition has said so — so while a receiver is still
  * streaming, every old replica still holds its copy, and the receiver answers reads with the
  * newest record of its own and of a read quorum of them (`readQuorumOf`, used by the drivers).
@@ -112,7 +126,12 @@ export function planRebalance(input: {
  *   ones it lost. With no plan it answered gets and puts for a partition it gained while down
  *   as a complete replica, holding nothing or an older copy, and the old replicas awaiting it
  *   as a receiver waited for nothing (found by the whole-cluster simulator, swarm seed 8025).
- *   Unchanged membership gives the same placement: an empty plan.
+ *   Unchanged membership gives the same placement: an empty plan. A member that restarts as
+ *   the only owner left plans the same way (its old replicas are the leavers still handing
+ *   the partitions off); it used to get no plan there, and answered every read alone from the
+ *   copy it had when it went down (found by the whole-cluster simulator, swarm seed 18135: n3,
+ *   n4 and n5 left while n6 was down, and the writes acknowledged meanwhile were on n4 and n5
+ *   only).
  */
 export function ownersBeforeStart(input: {
   readonly self: string
@@ -122,11 +141,13 @@ export function ownersBeforeStart(input: {
   readonly persistedOwners: readonly string[] | undefined
 }): readonly string[] | undefined {
   const { self, owners, persistedOwners } = input
-  const others = owners.filter((name) => name !== self)
-  if (others.length === 0 || !owners.includes(self)) return undefined
-  if (input.storeWasEmpty || input.rejoinedAfterRemoval) return others
+  if (!owners.includes(self)) return undefined
+  if (input.storeWasEmpty || input.rejoinedAfterRemoval) {
+    const others = owners.filter((name) => name !== self)
+    return others.length === 0 ? undefined : others
+  }
   if (persistedOwners === undefined || !persistedOwners.includes(self)) return undefined
-  return persistedOwners
+  return persistedOwners.length > 1 ? persistedOwners : undefined
 }
 
 /** Settings of the receiver. Plain data. */
@@ -185,12 +206,29 @@ export interface RebalanceStep {
 
 interface Inbound {
   readonly partition: number
+  /** The old replicas of the plan (what `readQuorumOf` reports). */
   readonly sources: readonly string[]
+  /**
+   * Where passes may come from, in the order they are asked: the old replicas, then the
+   * holders outside the plan (`applyPlan`'s `holders`: owners still leaving, which keep their
+   * copies until their receivers are done). Grows when a later plan names more holders.
+   */
+  readonly candidates: string[]
   /** Distinct sources that must each deliver a full pass: a read quorum of the old replicas. */
   readonly needed: number
-  /** Sources that delivered a full pass. */
+  /** Sources that delivered a full pass of a complete copy (no `partial` page). */
   readonly passed: Set<string>
-  /** Old replicas that wait for our handoff-done. */
+  /** Sources that delivered a full pass, complete or partial: not asked again. */
+  readonly answered: Set<string>
+  /** A page of the pass under way said `partial`. */
+  passPartial: boolean
+  /**
+   * Since when no candidate was left to ask while fewer than `needed` complete passes are in
+   * and some candidate has not answered (it is unreachable): after `requestTimeoutMs` of that,
+   * with every old replica's pass in, the transfer completes with what it merged (`tick`).
+   */
+  stalledSinceMs: number | undefined
+  /** Old replicas (and holders) that wait for our handoff-done. */
   readonly notify: readonly string[]
   state: 'pending' | 'receiving' | 'received'
   /** Identifies this transfer in `HandoffPersist.page`. */
@@ -252,8 +290,19 @@ export class Rebalance {
        * so an old replica is never left waiting for a node that will not report.
        */
       readonly newReplicas?: ((partition: number) => readonly string[]) | undefined
+      /**
+       * Nodes that may hold partitions outside the plan's old replicas: the owners still
+       * leaving (the drivers pass the ownership set's `leaving` names). A leaver keeps its
+       * copies until its receivers report done, and writes acknowledged while it was a replica
+       * may be on the leavers only; a receiver whose old replicas cannot give it enough
+       * complete passes asks them next (and tells them when it is done). Found by the
+       * whole-cluster simulator, swarm seed 18135: n4 and n5 left while n6 was down, and
+       * nodes that rejoined streamed from the owners (each other, and n6's stale copy) only.
+       */
+      readonly holders?: readonly string[] | undefined
     } = {},
   ): RebalanceStep {
+    const holders = (options.holders ?? []).filter((node) => node !== this.self)
     const wanted = new Map<number, PartitionMove>()
     for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
     const dropsHere = new Set(
@@ -299,9 +348,15 @@ export class Rebalance {
       this.#inbound.set(partition, {
         partition,
         sources,
+        candidates: [...new Set([...sources, ...holders])],
         needed: readQuorumSize(move.sources, this.self),
         passed: new Set(),
-        notify: notifyByPartition.get(partition) ?? [],
+        answered: new Set(),
+        passPartial: false,
+        stalledSinceMs: undefined,
+        notify: [...new Set([...(notifyByPartition.get(partition) ?? []), ...holders])].filter(
+          (node) => node !== this.self,
+        ),
         state: 'pending',
         id: this.#nextTransferId++,
         unpersisted: 0,
@@ -310,6 +365,14 @@ export class Rebalance {
         transferId: 0,
         deadlineMs: 0,
       })
+    }
+    // Transfers that go on (still receiving, or a partition this node stays a replica of) may
+    // take their passes from holders this plan names too.
+    for (const transfer of this.#inbound.values()) {
+      if (transfer.state === 'received') continue
+      for (const node of holders) {
+        if (!transfer.candidates.includes(node)) transfer.candidates.push(node)
+      }
     }
     const drop: number[] = []
     for (const entry of plan.drops) {
@@ -386,18 +449,34 @@ export class Rebalance {
   tick(nowMs: number, isReachable: (node: string) => boolean): RebalanceStep {
     this.#isReachable = isReachable
     const send: Outgoing[] = []
+    const persist: HandoffPersist[] = []
     let active = this.#activeCount()
     for (const transfer of this.#inboundInOrder()) {
       if (transfer.isComplete) continue // only waiting for its pages to be durable
       if (transfer.state === 'receiving' && nowMs >= transfer.deadlineMs) {
         const next = this.#switchSource(transfer, nowMs, isReachable)
         if (next !== undefined) send.push(next)
+        else if (
+          transfer.answered.size > 0 &&
+          transfer.sources.every((node) => transfer.answered.has(node))
+        ) {
+          // Nobody left to ask but unreachable holders, every old replica's pass merged: wait
+          // for them `requestTimeoutMs`, then complete with the union (see `onBatch`). An old
+          // replica that has not answered is waited for however long it takes, as before the
+          // holders were asked: a write acknowledged by a quorum of the old replicas may be on
+          // the unreachable ones only, and they drop their copies once this node says done.
+          transfer.stalledSinceMs ??= nowMs
+          if (nowMs - transfer.stalledSinceMs >= this.config.requestTimeoutMs) {
+            transfer.unpersisted += 1 // the empty page that carries the handoff-done
+            persist.push(this.#complete(transfer, []))
+          }
+        }
       } else if (transfer.state === 'pending' && active < this.config.maxConcurrentTransfers) {
         active += 1
         send.push(...this.#begin(transfer, nowMs))
       }
     }
-    return { send, persist: [], drop: [] }
+    return { send, persist, drop: [] }
   }
 
   #activeCount(): number {
@@ -444,29 +523,40 @@ export class Rebalance {
     const entries = batch.entries.map(({ key, record }: KeyedRecord) => ({ key, record }))
     transfer.unpersisted += 1
     const page = { partition: batch.partition, transfer: transfer.id }
+    if (batch.partial === true) transfer.passPartial = true
     if (batch.cursor === undefined) {
-      transfer.passed.add(from)
+      // A pass from a source whose own copy may be incomplete (still streaming the partition
+      // in, dropped, leftovers: `handoffSourceIsPartial`) is merged, but is not one of the
+      // `needed` full passes: two receivers streaming from each other counted such passes and
+      // completed without a delete a quorum of the old replicas held (whole-cluster simulator,
+      // swarm seed 18135).
+      transfer.answered.add(from)
+      if (!transfer.passPartial) transfer.passed.add(from)
       if (transfer.passed.size < transfer.needed) {
-        // The next pass, from another old replica, once this page is durable.
+        // The next pass, from another source, once this page is durable.
         transfer.after = undefined
         const next = this.#switchSource(transfer, nowMs, this.#isReachable)
-        return {
-          send: [],
-          persist: [{ entries, thenSend: next === undefined ? [] : [next], page }],
-          drop: [],
+        // When every candidate has answered and fewer than `needed` of them hold a complete
+        // copy, no complete pass is left to wait for (refusing partial sources outright
+        // deadlocked when the only holder had drained its copy to the receivers and dropped
+        // it): the partition is received as the union of every pass merged, which holds every
+        // write any of the candidates held. When some candidate is unreachable, `tick` waits
+        // `requestTimeoutMs` for it before settling for the union.
+        if (next !== undefined || !transfer.candidates.every((n) => transfer.answered.has(n))) {
+          if (next === undefined) transfer.stalledSinceMs ??= nowMs
+          return {
+            send: [],
+            persist: [{ entries, thenSend: next === undefined ? [] : [next], page }],
+            drop: [],
+          }
         }
       }
-      // Every pass is in, but the partition counts as received (reads answered from the local
-      // copy alone, `readQuorumOf`) only once every page is durable (`onPersisted`): until a
-      // write commits the engine does not show it, and a receiver that answered from its copy
-      // meanwhile missed an acknowledged write (whole-cluster simulator, swarm seed 5054: a
-      // rejoined node on a slow disk answered 'no record' for a key whose streamed pages were
-      // still committing, and with a replica that had missed the write made a read quorum).
-      transfer.isComplete = true
-      const done: HandoffDoneMessage = { type: 'handoff-done', partition: batch.partition }
-      const thenSend = transfer.notify.map((to) => ({ to, message: done }))
       // The next transfers need not wait for this page to be durable: they are other partitions.
-      return { send: this.#startPending(nowMs), persist: [{ entries, thenSend, page }], drop: [] }
+      return {
+        send: this.#startPending(nowMs),
+        persist: [this.#complete(transfer, entries)],
+        drop: [],
+      }
     }
     transfer.after = batch.cursor
     transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
@@ -487,6 +577,9 @@ export class Rebalance {
     transfer.unpersisted = Math.max(0, transfer.unpersisted - 1)
     if (!ok) {
       transfer.passed.clear()
+      transfer.answered.clear()
+      transfer.passPartial = false
+      transfer.stalledSinceMs = undefined
       transfer.isComplete = false
       transfer.source = undefined
       transfer.after = undefined
@@ -573,6 +666,20 @@ export class Rebalance {
     return this.#inbound.get(partition)?.state ?? this.#outbound.get(partition)?.state
   }
 
+  // Every pass is in (or every candidate answered): the last page, then handoff-done to the old
+  // replicas once it is durable. The partition counts as received (reads answered from the
+  // local copy alone, `readQuorumOf`) only once every page is durable (`onPersisted`): until a
+  // write commits the engine does not show it, and a receiver that answered from its copy
+  // meanwhile missed an acknowledged write (whole-cluster simulator, swarm seed 5054: a
+  // rejoined node on a slow disk answered 'no record' for a key whose streamed pages were still
+  // committing, and with a replica that had missed the write made a read quorum).
+  #complete(transfer: Inbound, entries: HandoffPersist['entries']): HandoffPersist {
+    transfer.isComplete = true
+    const done: HandoffDoneMessage = { type: 'handoff-done', partition: transfer.partition }
+    const thenSend = transfer.notify.map((to) => ({ to, message: done }))
+    return { entries, thenSend, page: { partition: transfer.partition, transfer: transfer.id } }
+  }
+
   #inboundInOrder(): Inbound[] {
     return [...this.#inbound.values()].sort((a, b) => a.partition - b.partition)
   }
@@ -583,21 +690,24 @@ export class Rebalance {
     isReachable: (node: string) => boolean,
   ): Outgoing | undefined {
     transfer.deadlineMs = nowMs + this.config.requestTimeoutMs
-    // Bounded: at most one full turn over the sources per call.
-    for (let tried = 0; tried < transfer.sources.length; tried++) {
-      const source = transfer.sources[transfer.sourceTurn % transfer.sources.length]!
+    const candidates = transfer.candidates
+    // Bounded: at most one full turn over the candidates per call.
+    for (let tried = 0; tried < candidates.length; tried++) {
+      const source = candidates[transfer.sourceTurn % candidates.length]!
       transfer.sourceTurn += 1
-      if (!isReachable(source) || transfer.passed.has(source)) continue
+      if (!isReachable(source) || transfer.answered.has(source)) continue
       // A pass counts only when one source delivered all of it: another source starts over.
       if (source !== transfer.source) transfer.after = undefined
       transfer.source = source
       transfer.transferId = this.#nextTransferId++
+      transfer.stalledSinceMs = undefined
       return this.#request(transfer, source)
     }
     return undefined // no source reachable now: retried after requestTimeoutMs
   }
 
   #request(transfer: Inbound, to: string): Outgoing {
+    if (transfer.after === undefined) transfer.passPartial = false // a new pass starts
     const message: HandoffRequestMessage = {
       type: 'handoff-request',
       transferId: transfer.transferId,
@@ -637,8 +747,14 @@ export function answerHandoffRequest(input: {
   readonly partitionOf: (key: string) => number
   readonly nowMs: number
   readonly examineMax?: number | undefined
+  /**
+   * The source's copy may be incomplete (`replica.ts` `handoffSourceIsPartial`): every page
+   * says so, and the receiver does not count the pass as a full one.
+   */
+  readonly partial?: boolean | undefined
 }): HandoffBatchMessage | undefined {
   const { request } = input
+  const partial = input.partial === true
   if (!Number.isInteger(request.limit) || request.limit < 1 || request.limit > 10_000) {
     return undefined
   }
@@ -658,10 +774,10 @@ export function answerHandoffRequest(input: {
       after = entry.key
       if (input.partitionOf(entry.key) === request.partition) entries.push(entry)
       if (entries.length >= request.limit || examined >= examineMax) {
-        return batch(request, entries, after)
+        return batch(request, entries, after, partial)
       }
     }
-    if (page.cursor === undefined) return batch(request, entries, undefined)
+    if (page.cursor === undefined) return batch(request, entries, undefined, partial)
     after = page.cursor
   }
 }
@@ -670,6 +786,7 @@ function batch(
   request: HandoffRequestMessage,
   entries: KeyedRecord[],
   cursor: string | undefined,
+  partial: boolean,
 ): HandoffBatchMessage {
   return {
     type: 'handoff-batch',
@@ -677,5 +794,6 @@ function batch(
     partition: request.partition,
     entries,
     cursor,
+    ...(partial ? { partial: true } : {}),
   }
 }

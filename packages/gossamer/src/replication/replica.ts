@@ -140,6 +140,27 @@ export function handoffSourceRefusal(view: PartitionHolding): string | undefined
 }
 
 /**
+ * Whether the copy of a partition this node would serve as a hand-off source may be incomplete
+ * (`HandoffBatchMessage.partial`), for a node that serves pages (`handoffSourceRefusal`). Its
+ * copy is complete when it is a replica of the partition in its applied placement with no
+ * transfer of it still under way, or an old replica handing it off from such a copy. It is
+ * partial while it still streams the partition in itself (`readQuorum` defined: pending or
+ * receiving), when it hands off a copy whose transfer in was cut short (`readQuorum` defined
+ * on a handing-off node), once it dropped the partition, and when it is neither a replica nor
+ * an old replica (leftovers). The receiver still merges partial pages (they are data), but does
+ * not count their pass as one of the read quorum of old replicas it needs (`Rebalance.onBatch`).
+ * Found by the whole-cluster simulator, swarm seed 18135: two rejoined nodes streamed a partition
+ * from each other while both were still receiving it, counted those passes as full ones, and
+ * completed holding a value deleted since. Pure.
+ */
+export function handoffSourceIsPartial(view: PartitionHolding): boolean {
+  if (view.readQuorum !== undefined) return true
+  if (view.handoff === 'handing-off') return false
+  if (view.handoff === 'dropped') return true
+  return view.replicas === undefined || !view.replicas.includes(view.self)
+}
+
+/**
  * A `put` from a coordinator (or a read repair, or an old replica draining a partition).
  *
  * A hinted put (`hintFor`) is stored as a hint whatever `partition` says: a fallback holds hints

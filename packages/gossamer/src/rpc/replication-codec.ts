@@ -478,15 +478,23 @@ const handoffBatch: Codec<HandoffBatchMessage> = {
     w.u32(m.partition)
     writeList(w, m.entries, writeKeyedRecord)
     writeOptionalString(w, m.cursor)
+    w.u8(m.partial === true ? 1 : 0)
   },
   read(r) {
     const transferId = r.u64()
     const partition = r.u32()
     const entries = readKeyedRecords(r)
     const cursor = readOptionalString(r)
-    return cursor === undefined
-      ? { type: 'handoff-batch', transferId, partition, entries }
-      : { type: 'handoff-batch', transferId, partition, entries, cursor }
+    const partial = r.flag()
+    const m: { -readonly [K in keyof HandoffBatchMessage]: HandoffBatchMessage[K] } = {
+      type: 'handoff-batch',
+      transferId,
+      partition,
+      entries,
+    }
+    if (cursor !== undefined) m.cursor = cursor
+    if (partial) m.partial = true
+    return m
   },
 }
 

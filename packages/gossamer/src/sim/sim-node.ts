@@ -26,7 +26,10 @@
  *   not hold a partition refuses gets and replica puts for it (`handlePut` answers `refused`),
  *   and a hand-off stuck for longer than
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
- *   after having been removed) streams its partitions in; one restarting on its data does not;
+ *   after having been removed) streams its partitions in; one restarting on its data plans
+ *   from its persisted ownership set (`ownersBeforeStart`). Receivers stream from the leaving
+ *   owners too (`holders`), and a source whose copy may be incomplete says so on its pages
+ *   (`handoffSourceIsPartial`);
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
  *   `leaveTimeoutMs`) until every outbound hand-off is done and every hint delivered, mark
  *   `removed`, leave memberlist, stop.
@@ -44,6 +47,7 @@ import {
   leaveOwnership,
   members,
   mergeOwnership,
+  namesInState,
   type OwnershipSet,
   pickOwnership,
   removeOwnership,
@@ -85,6 +89,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  handoffSourceIsPartial,
   handoffSourceRefusal,
   type PartitionHolding,
   putReplyAfterWrite,
@@ -581,7 +586,10 @@ export class SimNode {
       `${this.name} placement ${next.owners.join(',')}: ${plan.moves.filter((m) => m.to === this.name).length} in, ${plan.drops.filter((d) => d.node === this.name).length} out`,
     )
     this.#runRebalance(
-      this.rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p) }),
+      this.rebalance.applyPlan(safePlan, {
+        newReplicas: (p) => next.preferenceList(p),
+        holders: namesInState(this.ownership, 'leaving'),
+      }),
     )
   }
 
@@ -1146,8 +1154,10 @@ export class SimNode {
         break
       }
       case 'handoff-request': {
-        // As the driver: a node that does not know what it holds serves no pages.
-        const refusal = handoffSourceRefusal(this.#holdingOf(message.partition))
+        // As the driver: a node that does not know what it holds serves no pages, and one
+        // whose copy may be incomplete says so on every page.
+        const holding = this.#holdingOf(message.partition)
+        const refusal = handoffSourceRefusal(holding)
         if (refusal !== undefined) {
           respond.fail(`handoff-request refused: ${refusal}`)
           break
@@ -1157,6 +1167,7 @@ export class SimNode {
           request: message,
           partitionOf: (key) => this.placement.partitionOf(key),
           nowMs: this.wallMs(),
+          partial: handoffSourceIsPartial(holding),
         })
         respond.reply(answer)
         break

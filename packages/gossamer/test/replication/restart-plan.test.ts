@@ -130,8 +130,14 @@ describe('replication/rebalance: the plan of a member restarting on its data', (
     // No persisted set, or not a member in it: no plan (as before).
     assert.equal(previousOf({ persistedOwners: undefined }), undefined)
     assert.equal(previousOf({ persistedOwners: ['n2', 'n3', 'n4'] }), undefined)
-    // The only owner, or not an owner of the placement applied: no plan.
-    assert.equal(previousOf({ owners: ['n1'] }), undefined)
+    // Not an owner of the placement applied, or the only owner with nothing to stream from (an
+    // empty store, a rejoin, or no other persisted owner): no plan.
     assert.equal(previousOf({ owners: ['n2', 'n4'] }), undefined)
+    assert.equal(previousOf({ owners: ['n1'], storeWasEmpty: true }), undefined)
+    assert.equal(previousOf({ owners: ['n1'], rejoinedAfterRemoval: true }), undefined)
+    assert.equal(previousOf({ owners: ['n1'], persistedOwners: ['n1'] }), undefined)
+    // The only owner left restarting on its data plans from its persisted set like any member
+    // (swarm seed 18135; test/replication/handoff-partial-sources.test.ts).
+    assert.deepEqual(previousOf({ owners: ['n1'] })?.owners, PERSISTED)
   })
 })

@@ -182,9 +182,15 @@ const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
       compact({ type: 'handoff-request' as const, transferId, partition, after, limit }),
     ),
   fc
-    .tuple(id, u32, fc.array(keyed, { maxLength: 6 }), fc.option(key, { nil: undefined }))
-    .map(([transferId, partition, entries, cursor]) =>
-      compact({ type: 'handoff-batch' as const, transferId, partition, entries, cursor }),
+    .tuple(
+      id,
+      u32,
+      fc.array(keyed, { maxLength: 6 }),
+      fc.option(key, { nil: undefined }),
+      fc.option(fc.constant(true), { nil: undefined }),
+    )
+    .map(([transferId, partition, entries, cursor, partial]) =>
+      compact({ type: 'handoff-batch' as const, transferId, partition, entries, cursor, partial }),
     ),
   u32.map((partition) => ({ type: 'handoff-done' as const, partition })),
 )

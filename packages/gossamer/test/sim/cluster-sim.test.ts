@@ -345,6 +345,22 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 18135 (swarm) — while n6 was down, n3, n4 and n5 left, so writes and deletes of partitions
+  //     0, 5 and 6 were acknowledged by the leavers n4 and n5 only. n6 restarted as the only
+  //     member and applied its placement with no plan (none for the only owner), answering
+  //     quorum reads alone from its copy from before the crash (a deleted k3 came back); nodes
+  //     that rejoined then streamed from the owners only, each other (still receiving) and n6.
+  //     The only owner left now plans from its persisted set like any member, a pass from a
+  //     source whose copy may be incomplete is merged but not counted, and receivers stream
+  //     from the leavers too (rebalance.ts, replica.ts handoffSourceIsPartial;
+  //     test/replication/handoff-partial-sources.test.ts).
+  it('hand-off sources follow where the data is (regression swarm seed 18135)', () => {
+    const result = runSimulation(swarmOptions('18135'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.crash ?? 0) >= 1, 'a node crashed')
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

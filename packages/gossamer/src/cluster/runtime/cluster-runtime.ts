@@ -29,7 +29,7 @@ import { ownersBeforeStart } from '../../replication/rebalance.ts'
 import { computePlacement, type Placement } from '../../ring/partitioner.ts'
 import { RpcServer } from '../../rpc/server.ts'
 import type { Engine, ScanPage } from '../../storage/engine.ts'
-import { type OwnershipSet, members as ownershipMembers } from '../ownership.ts'
+import { namesInState, type OwnershipSet, members as ownershipMembers } from '../ownership.ts'
 import { answerScan, listCluster, SCAN_ALL_PARTITIONS } from './cluster-listing.ts'
 import { type ClusterState, ClusterStateWriter, readClusterState } from './cluster-state-file.ts'
 import { Membership } from './membership.ts'
@@ -473,7 +473,11 @@ export class ClusterRuntime {
     if (!membership.hasJoined) return
     if (this.#applied === this.#placement) return
     const previous = this.#previousFor(owners)
-    this.#driver.applyPlacement(this.#placement, previous)
+    this.#driver.applyPlacement(
+      this.#placement,
+      previous,
+      namesInState(membership.ownership, 'leaving'),
+    )
     this.#applied = this.#placement
   }
 

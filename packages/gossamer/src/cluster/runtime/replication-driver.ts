@@ -56,6 +56,7 @@ import {
   handleGet,
   handleHintDeliver,
   handlePut,
+  handoffSourceIsPartial,
   handoffSourceRefusal,
   type PartitionHolding,
   putReplyAfterWrite,
@@ -371,8 +372,15 @@ export class ReplicationDriver {
   /**
    * A new placement is in force. `previous` is the placement the data is laid out by now
    * (undefined: nothing to stream). Updates anti-entropy's partitions and starts rebalancing.
+   * `holders`: the owners still leaving, which keep their copies until their receivers are
+   * done (`Rebalance.applyPlan`: receivers stream from them when the old replicas cannot give
+   * enough complete passes).
    */
-  applyPlacement(next: Placement, previous: Placement | undefined): void {
+  applyPlacement(
+    next: Placement,
+    previous: Placement | undefined,
+    holders: readonly string[] = [],
+  ): void {
     this.#placement = next
     const self = this.#c.self
     const partitions: Array<{ partition: number; peers: string[] }> = []
@@ -396,7 +404,7 @@ export class ReplicationDriver {
       drops: plan.drops.filter((d) => next.preferenceList(d.partition).length > 0),
     }
     this.#runRebalance(
-      this.#rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p) }),
+      this.#rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p), holders }),
     )
   }
 
@@ -699,8 +707,10 @@ export class ReplicationDriver {
         return step.send.find((out) => out.to === from)?.message
       }
       case 'handoff-request': {
-        // A node that does not know what it holds serves no pages (`handoffSourceRefusal`).
-        const refusal = handoffSourceRefusal(this.#holdingOf(message.partition))
+        // A node that does not know what it holds serves no pages (`handoffSourceRefusal`),
+        // and one whose copy may be incomplete says so on every page (`handoffSourceIsPartial`).
+        const holding = this.#holdingOf(message.partition)
+        const refusal = handoffSourceRefusal(holding)
         if (refusal !== undefined) {
           throw new Error(`handoff-request for partition ${message.partition} refused: ${refusal}`)
         }
@@ -709,6 +719,7 @@ export class ReplicationDriver {
           request: message,
           partitionOf: (key) => this.#c.placement().partitionOf(key),
           nowMs,
+          partial: handoffSourceIsPartial(holding),
         })
       }
       case 'handoff-done':
