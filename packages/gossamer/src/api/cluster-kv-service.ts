@@ -31,7 +31,6 @@ import { etagConditionMatches } from './http-input.ts'
 import type { KvApi } from './kv-api.ts'
 import { isLive, type LiveRecord, type WritePreconditions, type WriteResult } from './kv-service.ts'
 
-/** What the service needs from the replication driver. */
 /** A coordinated write's result, as the cluster driver reports it. */
 export type CoordinatedWrite = CoreWriteResult & {
   readonly clockSkewRefusals?: number | undefined
@@ -39,6 +38,7 @@ export type CoordinatedWrite = CoreWriteResult & {
   readonly local?: { readonly previous: StoredRecord | undefined } | undefined
 }
 
+/** What the service needs from the replication driver. */
 export interface ClusterCoordinator {
   write(input: {
     key: string
