@@ -25,15 +25,18 @@
  *
  * Sources follow where the data is. The candidates are the old replicas, then the owners still
  * leaving (`applyPlan`'s `holders`), which keep their copies until their receivers are done and
- * may be the only nodes holding writes acknowledged while they were replicas. A source whose
- * own copy may be incomplete (it still streams the partition in, dropped it, or holds only
- * leftovers: `replica.ts` `handoffSourceIsPartial`) marks its pages `partial`: they are merged,
- * but the pass does not count. When every candidate has delivered a pass and fewer than the
- * read quorum were complete, no complete copy is left to wait for (refusing partial sources
- * outright deadlocked once the only holder had drained its copy and dropped it), and the
- * partition is received as the union of every pass; a holder that is unreachable is waited
- * for `requestTimeoutMs` first, an old replica for as long as it takes (whole-cluster
- * simulator, swarm seed 18135).
+ * may be the only nodes holding writes acknowledged while they were replicas, then every other
+ * owner (`applyPlan`'s `owners`): a receiver whose plan guessed its old replicas (a node that
+ * rejoins after leaving plans from "the owners minus itself") or was made under another view
+ * may have the real old replicas among them, handing the partition off (whole-cluster
+ * simulator, swarm seed 5442). A source whose own copy may be incomplete (it still streams the
+ * partition in, dropped it, or holds only leftovers: `replica.ts` `handoffSourceIsPartial`)
+ * marks its pages `partial`: they are merged, but the pass does not count. When every candidate
+ * has delivered a pass and fewer than the read quorum were complete, no complete copy is left
+ * to wait for (refusing partial sources outright deadlocked once the only holder had drained
+ * its copy and dropped it), and the partition is received as the union of every pass; a holder
+ * or other owner that is unreachable is waited for `requestTimeoutMs` first, an old replica for
+ * as long as it takes (whole-cluster simulator, swarm seed 18135).
  *
  * After the last pass the receiver tells the dropping old replicas and the leaving holders
  * (`handoff-done`); an old replica drops a partition
@@ -211,7 +214,8 @@ interface Inbound {
   /**
    * Where passes may come from, in the order they are asked: the old replicas, then the
    * holders outside the plan (`applyPlan`'s `holders`: owners still leaving, which keep their
-   * copies until their receivers are done). Grows when a later plan names more holders.
+   * copies until their receivers are done), then the other owners (`applyPlan`'s `owners`).
+   * Grows when a later plan names more holders or owners.
    */
   readonly candidates: string[]
   /** Distinct sources that must each deliver a full pass: a read quorum of the old replicas. */
@@ -300,9 +304,27 @@ export class Rebalance {
        * nodes that rejoined streamed from the owners (each other, and n6's stale copy) only.
        */
       readonly holders?: readonly string[] | undefined
+      /**
+       * Every owner of the placement being applied (the drivers pass its `owners`), asked last,
+       * after the old replicas and the holders, when those do not give enough complete passes.
+       * The plan's old replicas are a guess when this node rejoins after leaving or being
+       * removed ("the owners minus itself": `ownersBeforeStart`), or when its view of the
+       * previous placement differs from the others'; the nodes that really hold the partition
+       * (old replicas handing it off under their own plan) are owners too, and a source says
+       * whether its copy is complete (`handoffSourceIsPartial`). Under one view every owner
+       * whose copy is complete is a replica or an old replica of the partition, so complete
+       * passes from them are what the old replicas would have given. Without them, a receiver
+       * whose guessed sources all answered partial settled for the union of empty passes, and
+       * the real old replicas, which await exactly this receiver, dropped their copies on its
+       * handoff-done (found by the whole-cluster simulator, swarm seed 5442: four leavers
+       * restarted after a power loss and rejoined at once, each streaming from the others, and
+       * an acknowledged write held by n1, n2 and n4 was dropped everywhere).
+       */
+      readonly owners?: readonly string[] | undefined
     } = {},
   ): RebalanceStep {
     const holders = (options.holders ?? []).filter((node) => node !== this.self)
+    const others = (options.owners ?? []).filter((node) => node !== this.self)
     const wanted = new Map<number, PartitionMove>()
     for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
     const dropsHere = new Set(
@@ -348,7 +370,7 @@ export class Rebalance {
       this.#inbound.set(partition, {
         partition,
         sources,
-        candidates: [...new Set([...sources, ...holders])],
+        candidates: [...new Set([...sources, ...holders, ...others])],
         needed: readQuorumSize(move.sources, this.self),
         passed: new Set(),
         answered: new Set(),
@@ -367,10 +389,10 @@ export class Rebalance {
       })
     }
     // Transfers that go on (still receiving, or a partition this node stays a replica of) may
-    // take their passes from holders this plan names too.
+    // take their passes from the holders and owners this plan names too.
     for (const transfer of this.#inbound.values()) {
       if (transfer.state === 'received') continue
-      for (const node of holders) {
+      for (const node of [...holders, ...others]) {
         if (!transfer.candidates.includes(node)) transfer.candidates.push(node)
       }
     }
@@ -445,8 +467,16 @@ export class Rebalance {
     }
   }
 
-  /** Starts transfers up to the concurrency bound; replaces silent sources. */
-  tick(nowMs: number, isReachable: (node: string) => boolean): RebalanceStep {
+  /**
+   * Starts transfers up to the concurrency bound; replaces silent sources. `isOwner`: whether a
+   * node is still in the ownership set (a member, or leaving); an old replica that is not is
+   * not waited for any longer than a holder (below). Defaults to every node.
+   */
+  tick(
+    nowMs: number,
+    isReachable: (node: string) => boolean,
+    isOwner: (node: string) => boolean = () => true,
+  ): RebalanceStep {
     this.#isReachable = isReachable
     const send: Outgoing[] = []
     const persist: HandoffPersist[] = []
@@ -458,13 +488,18 @@ export class Rebalance {
         if (next !== undefined) send.push(next)
         else if (
           transfer.answered.size > 0 &&
-          transfer.sources.every((node) => transfer.answered.has(node))
+          transfer.sources.every((node) => transfer.answered.has(node) || !isOwner(node))
         ) {
-          // Nobody left to ask but unreachable holders, every old replica's pass merged: wait
-          // for them `requestTimeoutMs`, then complete with the union (see `onBatch`). An old
-          // replica that has not answered is waited for however long it takes, as before the
-          // holders were asked: a write acknowledged by a quorum of the old replicas may be on
-          // the unreachable ones only, and they drop their copies once this node says done.
+          // Nobody left to ask but unreachable holders or other owners, every old replica's pass
+          // merged: wait for them `requestTimeoutMs`, then complete with the union (see
+          // `onBatch`). An old replica that has not answered is waited for however long it
+          // takes, as before the holders were asked: a write acknowledged by a quorum of the old
+          // replicas may be on the unreachable ones only, and they drop their copies once this
+          // node says done. Unless it is no owner any more: a graceful leave ends only once its
+          // receivers are done or it drained its copies to the current replicas with plain puts
+          // (this node among them), and a removed node does not come back with its copy, so
+          // waiting for it never ended (whole-cluster simulator, swarm seed 2139: n5 drained
+          // partition 1 to n2, n3 and n4 and left while n2 still waited for its pass).
           transfer.stalledSinceMs ??= nowMs
           if (nowMs - transfer.stalledSinceMs >= this.config.requestTimeoutMs) {
             transfer.unpersisted += 1 // the empty page that carries the handoff-done

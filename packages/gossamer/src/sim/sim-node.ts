@@ -28,8 +28,8 @@
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
  *   after having been removed) streams its partitions in; one restarting on its data plans
  *   from its persisted ownership set (`ownersBeforeStart`). Receivers stream from the leaving
- *   owners too (`holders`), and a source whose copy may be incomplete says so on its pages
- *   (`handoffSourceIsPartial`);
+ *   owners too (`holders`), then from the other owners (`owners`), and a source whose copy may
+ *   be incomplete says so on its pages (`handoffSourceIsPartial`);
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
  *   `leaveTimeoutMs`) until every outbound hand-off is done and every hint delivered, mark
  *   `removed`, leave memberlist, stop.
@@ -270,6 +270,12 @@ export class SimNode {
     if (name === this.name) return this.isUp
     const state = this.core.node(name)?.state
     return state === 'alive' || state === 'suspect'
+  }
+
+  /** Whether `name` is in the ownership set: a member, or leaving (the runtime's `isOwner`). */
+  readonly #isOwner = (name: string): boolean => {
+    const state = this.ownership.get(name)?.state
+    return state === 'member' || state === 'leaving'
   }
 
   /** Whether clients may use this node as a coordinator (up and joined, as the runtime). */
@@ -589,6 +595,7 @@ export class SimNode {
       this.rebalance.applyPlan(safePlan, {
         newReplicas: (p) => next.preferenceList(p),
         holders: namesInState(this.ownership, 'leaving'),
+        owners: next.owners,
       }),
     )
   }
@@ -1323,7 +1330,7 @@ export class SimNode {
     this.#retargetHints()
     for (const out of this.hints.tick(nowMs)) this.#sendHint(out)
     this.#runAntiEntropy(this.aae.tick(nowMs, this.isReachable).send)
-    this.#runRebalance(this.rebalance.tick(nowMs, this.isReachable))
+    this.#runRebalance(this.rebalance.tick(nowMs, this.isReachable, this.#isOwner))
     if (nowMs >= this.#nextDrainCheckMs) {
       this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
       this.#drainStuckHandOffs(nowMs)

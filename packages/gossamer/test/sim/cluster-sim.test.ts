@@ -361,6 +361,32 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 5442 (swarm) — a power loss at 19.9 s struck while n3, n5, n6 and n7 were leaving; k18's
+  //     acknowledged put (partition 7) was durable on n1, n2 and n4, the replicas of {n1, n2,
+  //     n4}. The leavers restarted and rejoined as new owners, each planning from "the owners
+  //     minus itself", so their sources for partition 7 were each other and n5, which all
+  //     answered partial pages without k18; with every candidate answered they settled for the
+  //     union, said handoff-done, and n1, n2 and n4, which await exactly these receivers, dropped
+  //     the partition. Receivers now ask the other owners too before settling (rebalance.ts
+  //     applyPlan owners; test/replication/handoff-other-owners.test.ts).
+  it('receivers whose guessed sources hold nothing stream from the owners that do (regression swarm seed 5442)', () => {
+    const result = runSimulation(swarmOptions('5442'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults['power-loss'] ?? 0) >= 1, 'every node lost power')
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
+  // 2139 (swarm) — exposed by the first version of the 5442 fix, which shifted its schedule: n5
+  //     drained partition 1 to the new replicas with plain puts and left while n2 still waited
+  //     for n5's pass as an old replica of its plan, forever (not converged). A receiver now
+  //     waits for an old replica only while it is an owner (rebalance.ts tick isOwner;
+  //     test/replication/handoff-other-owners.test.ts).
+  it('a receiver does not wait for an old replica that left for good (regression swarm seed 2139)', () => {
+    const result = runSimulation(swarmOptions('2139'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

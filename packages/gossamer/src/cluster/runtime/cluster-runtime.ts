@@ -157,6 +157,12 @@ export class ClusterRuntime {
         isReachable: (node) =>
           node === this.name ||
           ((this.#membership?.isAlive(node) ?? false) && !this.#transport.isFailing(node)),
+        isOwner: (node) => {
+          const ownership = this.#membership?.ownership
+          if (ownership === undefined) return true
+          const state = ownership.get(node)?.state
+          return state === 'member' || state === 'leaving'
+        },
         nowMs: this.#c.nowMs,
         logger,
         syncOwnership: (nodes) => this.#membership?.syncWith(nodes),

@@ -103,6 +103,11 @@ export interface ReplicationDriverComponents {
   readonly placement: () => Placement
   /** Whether a node is worth sending to (alive in membership). */
   readonly isReachable: (node: string) => boolean
+  /**
+   * Whether a node is in the ownership set now (a member, or leaving): a receiver stops
+   * waiting for an old replica that is not (`Rebalance.tick`). Default: every node.
+   */
+  readonly isOwner?: ((node: string) => boolean) | undefined
   readonly nowMs: () => number
   readonly logger: Logger
   /** Drops a partition's local records (after a handoff), if the engine supports it. */
@@ -374,7 +379,7 @@ export class ReplicationDriver {
    * (undefined: nothing to stream). Updates anti-entropy's partitions and starts rebalancing.
    * `holders`: the owners still leaving, which keep their copies until their receivers are
    * done (`Rebalance.applyPlan`: receivers stream from them when the old replicas cannot give
-   * enough complete passes).
+   * enough complete passes, and from the other owners of `next` after them).
    */
   applyPlacement(
     next: Placement,
@@ -404,7 +409,11 @@ export class ReplicationDriver {
       drops: plan.drops.filter((d) => next.preferenceList(d.partition).length > 0),
     }
     this.#runRebalance(
-      this.#rebalance.applyPlan(safePlan, { newReplicas: (p) => next.preferenceList(p), holders }),
+      this.#rebalance.applyPlan(safePlan, {
+        newReplicas: (p) => next.preferenceList(p),
+        holders,
+        owners: next.owners,
+      }),
     )
   }
 
@@ -1098,7 +1107,7 @@ export class ReplicationDriver {
       this.#handoffTokens + this.#handoffTokensPerTick,
     )
     this.#releaseHandoffRequests()
-    this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable))
+    this.#runRebalance(this.#rebalance.tick(nowMs, this.#c.isReachable, this.#c.isOwner))
     if (nowMs >= this.#nextDrainCheckMs) {
       this.#nextDrainCheckMs = nowMs + DRAIN_CHECK_MS
       this.#drainStuckHandOffs(nowMs)
