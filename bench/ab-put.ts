@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
-import { keyIndex, load, machine, median, type Server, startServer, stopServer } from './lib.ts'
+import { loadPuts, machine, median, type Server, startServer, stopServer } from './lib.ts'
 
 const specs = (process.env.AB_SERVERS ?? 'bare,.').split(',')
 const keyCount = Number(process.env.BENCH_KEYS ?? 100_000)
@@ -23,7 +23,6 @@ const rounds = Number(process.env.BENCH_RUNS ?? 10)
 const durationSec = Number(process.env.BENCH_DURATION_S ?? 5)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const value = Buffer.alloc(100, 'v')
-const keyPath = (i: number) => `/v1/kv/bench-${String(i).padStart(6, '0')}`
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-ab-'))
 const servers: Server[] = []
@@ -48,16 +47,7 @@ try {
     )
   }
   const put = (s: Server, opts: { amount?: number; durationSec?: number; sequential?: boolean }) =>
-    load({
-      url: s.http,
-      connections,
-      method: 'PUT',
-      body: value,
-      ...opts,
-      headers: { 'content-type': 'application/octet-stream' },
-      path: (n) => keyPath(opts.sequential ? n % keyCount : keyIndex(n, keyCount)),
-      serverPids: [s.child.pid!],
-    })
+    loadPuts(s, { connections, keyCount, value, ...opts })
   for (const s of servers) {
     await put(s, { amount: keyCount, sequential: true })
     await put(s, { durationSec: 3 })

@@ -110,6 +110,41 @@ export async function load(options: LoadOptions): Promise<RunResult> {
   })
 }
 
+/** `/v1/kv/bench-000042`: the key path of the single-node benchmarks' n-th key. */
+export function benchKeyPath(i: number): string {
+  return `/v1/kv/bench-${String(i).padStart(6, '0')}`
+}
+
+/**
+ * Durable PUTs of 100-byte values (`value`) on `/v1/kv/bench-*` against one server, the load of
+ * the single-node benchmarks: keys in order with `sequential` (a preload), otherwise picked by
+ * `keyIndex`.
+ */
+export function loadPuts(
+  server: Server,
+  options: {
+    readonly connections: number
+    readonly keyCount: number
+    readonly value: Buffer
+    readonly amount?: number
+    readonly durationSec?: number
+    readonly sequential?: boolean
+  },
+): Promise<RunResult> {
+  const { keyCount, sequential } = options
+  return load({
+    url: server.http,
+    connections: options.connections,
+    method: 'PUT',
+    body: options.value,
+    ...(options.amount !== undefined ? { amount: options.amount } : {}),
+    ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}),
+    headers: { 'content-type': 'application/octet-stream' },
+    path: (n) => benchKeyPath(sequential === true ? n % keyCount : keyIndex(n, keyCount)),
+    serverPids: [server.child.pid!],
+  })
+}
+
 /** One HTTP request of a load run, built per request (method, path, body and headers may vary). */
 export interface RequestSpec {
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE'

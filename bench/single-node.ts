@@ -13,8 +13,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import {
+  benchKeyPath,
   keyIndex,
   load,
+  loadPuts,
   machine,
   median,
   type RunResult,
@@ -29,7 +31,6 @@ const durationSec = Number(process.env.BENCH_DURATION_S ?? 10)
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 const warmupSec = Number(process.env.BENCH_WARMUP_S ?? 3)
 const value = Buffer.alloc(100, 'v')
-const keyPath = (i: number) => `/v1/kv/bench-${String(i).padStart(6, '0')}`
 
 const loadBefore = os.loadavg()
 const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-bench-'))
@@ -52,23 +53,14 @@ try {
   servers.push(bare)
 
   const put = (s: Server, opts: { amount?: number; durationSec?: number; sequential?: boolean }) =>
-    load({
-      url: s.http,
-      connections,
-      method: 'PUT',
-      body: value,
-      ...opts,
-      headers: { 'content-type': 'application/octet-stream' },
-      path: (n) => keyPath(opts.sequential ? n % keyCount : keyIndex(n, keyCount)),
-      serverPids: [s.child.pid!],
-    })
+    loadPuts(s, { connections, keyCount, value, ...opts })
   const get = (s: Server, seconds: number) =>
     load({
       url: s.http,
       connections,
       method: 'GET',
       durationSec: seconds,
-      path: (n) => keyPath(keyIndex(n, keyCount)),
+      path: (n) => benchKeyPath(keyIndex(n, keyCount)),
       serverPids: [s.child.pid!],
     })
 

@@ -15,21 +15,12 @@
 // `ownersBeforeStart`, `computePlacement` and `planRebalance`.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  answerHandoffRequest,
-  type HandoffPersist,
-  ownersBeforeStart,
-  planRebalance,
-  Rebalance,
-} from '../../src/replication/rebalance.ts'
-import {
-  handoffSourceIsPartial,
-  handoffSourceRefusal,
-  type PartitionHolding,
-} from '../../src/replication/replica.ts'
+import { ownersBeforeStart, planRebalance, Rebalance } from '../../src/replication/rebalance.ts'
+import type { PartitionHolding } from '../../src/replication/replica.ts'
 import { computePlacement, partitionOf } from '../../src/ring/partitioner.ts'
 import type { StoredRecord } from '../../src/storage/engine.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
+import { driveHandoffs, type HandoffSource } from '../helpers/handoff-driver.ts'
 
 const PARTITIONS = 32
 const OPTIONS = { partitionCount: PARTITIONS, replicaCount: 3 }
@@ -47,11 +38,7 @@ const PUT: StoredRecord = {
 
 const next = computePlacement(ALL, OPTIONS)
 
-interface Source {
-  readonly engine: MemoryEngine
-  readonly view: PartitionHolding
-  reachable: boolean
-}
+type Source = HandoffSource
 
 function engineWith(record: StoredRecord | undefined): MemoryEngine {
   const engine = new MemoryEngine()
@@ -95,12 +82,7 @@ function planOf(input: { self: string; rejoined: boolean; persisted: readonly st
   }
 }
 
-/**
- * Runs the receiver's transfer of P to the end (or until `ticks` run out): every request
- * answered or refused as the drivers do, every page persisted into `target` and reported
- * durable. Returns the handoff-dones it sent (with what `target` held of the key when each was
- * sent) and which sources delivered which kind of pass.
- */
+/** Runs n7's transfers (`driveHandoffs`), with this seed's key and partition. */
 function run(
   receiver: Rebalance,
   sources: ReadonlyMap<string, Source>,
@@ -112,54 +94,15 @@ function run(
     isOwner?: (node: string) => boolean
   } = {},
 ) {
-  let nowMs = options.nowMs ?? 0
-  const tickMs = options.tickMs ?? 100
-  const isReachable = (node: string) => sources.get(node)?.reachable ?? false
-  const done: Array<{ to: string; held: StoredRecord | undefined }> = []
-  const passes: Array<{ from: string; partial: boolean }> = []
-  const persistAll = (persist: readonly HandoffPersist[], queue: unknown[]) => {
-    for (const step of persist) {
-      if (step.entries.length > 0) target.writeBatchSync(step.entries)
-      receiver.onPersisted(step.page)
-      for (const out of step.thenSend) {
-        if (out.message.type === 'handoff-done') {
-          done.push({ to: out.to, held: target.getRecord(KEY) })
-        } else queue.push(out)
-      }
-    }
-  }
-  for (let tick = 0; tick < (options.ticks ?? 50); tick++) {
-    const first = receiver.tick(nowMs, isReachable, options.isOwner)
-    const queue = [...first.send]
-    persistAll(first.persist, queue)
-    for (let guard = 0; queue.length > 0 && guard < 1_000; guard++) {
-      const out = queue.shift()!
-      if (out.message.type !== 'handoff-request') continue
-      const source = sources.get(out.to)
-      if (
-        source === undefined ||
-        !source.reachable ||
-        handoffSourceRefusal(source.view) !== undefined
-      ) {
-        receiver.onFailure(out.to)
-        continue
-      }
-      const batch = answerHandoffRequest({
-        store: source.engine,
-        request: out.message,
-        partitionOf: (key) => partitionOf(key, PARTITIONS),
-        nowMs,
-        partial: handoffSourceIsPartial(source.view),
-      })!
-      if (batch.cursor === undefined) passes.push({ from: out.to, partial: batch.partial === true })
-      const step = receiver.onBatch(out.to, batch, nowMs)
-      queue.push(...step.send)
-      persistAll(step.persist, queue)
-    }
-    if (receiver.stateOf(P) === 'received') break
-    nowMs += tickMs
-  }
-  return { done, passes, nowMs }
+  return driveHandoffs({
+    receiver,
+    sources,
+    target,
+    key: KEY,
+    partition: P,
+    partitionCount: PARTITIONS,
+    ...options,
+  })
 }
 
 /** The seed's sources of partition 7 after the power loss, as n7 finds them. */

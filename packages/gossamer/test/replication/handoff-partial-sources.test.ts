@@ -11,21 +11,12 @@
 // marking its pages `partial` when `handoffSourceIsPartial` says its copy may be incomplete.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { HandoffPersist } from '../../src/replication/rebalance.ts'
-import {
-  answerHandoffRequest,
-  ownersBeforeStart,
-  planRebalance,
-  Rebalance,
-} from '../../src/replication/rebalance.ts'
-import {
-  handoffSourceIsPartial,
-  handoffSourceRefusal,
-  type PartitionHolding,
-} from '../../src/replication/replica.ts'
+import { ownersBeforeStart, planRebalance, Rebalance } from '../../src/replication/rebalance.ts'
+import { handoffSourceIsPartial, type PartitionHolding } from '../../src/replication/replica.ts'
 import { computePlacement, partitionOf } from '../../src/ring/partitioner.ts'
 import type { StoredRecord } from '../../src/storage/engine.ts'
 import { MemoryEngine } from '../../src/storage/memory-engine.ts'
+import { driveHandoffs, type HandoffSource } from '../helpers/handoff-driver.ts'
 
 const PARTITIONS = 8
 const OPTIONS = { partitionCount: PARTITIONS, replicaCount: 3 }
@@ -43,11 +34,7 @@ const DELETE: StoredRecord = {
   value: null,
 }
 
-interface Source {
-  readonly engine: MemoryEngine
-  readonly view: PartitionHolding
-  reachable: boolean
-}
+type Source = HandoffSource
 
 function engineWith(record: StoredRecord | undefined): MemoryEngine {
   const engine = new MemoryEngine()
@@ -66,10 +53,9 @@ function view(self: string, kind: 'handing-off' | 'receiving' | 'dropped'): Part
 }
 
 /**
- * Runs the receiver's transfers to the end (or until nothing is left to deliver): every request
- * answered or refused as the drivers do, every page persisted into `target` and reported
- * durable. Ticks advance `nowMs` by `tickMs`. Returns what the receiver sent besides requests
- * and which sources delivered which kind of pass.
+ * Runs the receiver's transfers to the end (`driveHandoffs`, with this seed's key and
+ * partition). Returns to whom it sent `handoff-done`, which sources delivered which kind of
+ * pass, and the clock at the end.
  */
 function run(
   receiver: Rebalance,
@@ -77,53 +63,16 @@ function run(
   target: MemoryEngine,
   options: { nowMs?: number; tickMs?: number; ticks?: number } = {},
 ) {
-  let nowMs = options.nowMs ?? 0
-  const tickMs = options.tickMs ?? 100
-  const isReachable = (node: string) => sources.get(node)?.reachable ?? false
-  const done: string[] = []
-  const passes: Array<{ from: string; partial: boolean }> = []
-  const persistAll = (persist: readonly HandoffPersist[], queue: unknown[]) => {
-    for (const step of persist) {
-      if (step.entries.length > 0) target.writeBatchSync(step.entries)
-      receiver.onPersisted(step.page)
-      for (const out of step.thenSend) {
-        if (out.message.type === 'handoff-done') done.push(out.to)
-        else queue.push(out)
-      }
-    }
-  }
-  for (let tick = 0; tick < (options.ticks ?? 50); tick++) {
-    const first = receiver.tick(nowMs, isReachable)
-    const queue = [...first.send]
-    persistAll(first.persist, queue)
-    for (let guard = 0; queue.length > 0 && guard < 1_000; guard++) {
-      const out = queue.shift()!
-      if (out.message.type !== 'handoff-request') continue
-      const source = sources.get(out.to)
-      if (source === undefined || !source.reachable) {
-        receiver.onFailure(out.to)
-        continue
-      }
-      if (handoffSourceRefusal(source.view) !== undefined) {
-        receiver.onFailure(out.to)
-        continue
-      }
-      const batch = answerHandoffRequest({
-        store: source.engine,
-        request: out.message,
-        partitionOf: (key) => partitionOf(key, PARTITIONS),
-        nowMs,
-        partial: handoffSourceIsPartial(source.view),
-      })!
-      if (batch.cursor === undefined) passes.push({ from: out.to, partial: batch.partial === true })
-      const step = receiver.onBatch(out.to, batch, nowMs)
-      queue.push(...step.send)
-      persistAll(step.persist, queue)
-    }
-    if (receiver.stateOf(P) === 'received') break
-    nowMs += tickMs
-  }
-  return { done, passes, nowMs }
+  const result = driveHandoffs({
+    receiver,
+    sources,
+    target,
+    key: KEY,
+    partition: P,
+    partitionCount: PARTITIONS,
+    ...options,
+  })
+  return { ...result, done: result.done.map((d) => d.to) }
 }
 
 describe('replication/replica: handoffSourceIsPartial', () => {
