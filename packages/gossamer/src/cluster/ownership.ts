@@ -114,6 +114,15 @@ export function members(set: OwnershipSet): string[] {
   return namesInState(set, 'member')
 }
 
+/**
+ * Whether `name` is an owner now: a member, or leaving (a leaver keeps its copies until its
+ * receivers are done). Removed and unknown names are not.
+ */
+export function isOwnerIn(set: OwnershipSet, name: string): boolean {
+  const state = set.get(name)?.state
+  return state === 'member' || state === 'leaving'
+}
+
 /** Just the entries of `names` (a delta, e.g. to broadcast one change). */
 export function pickOwnership(set: OwnershipSet, names: Iterable<string>): OwnershipSet {
   const out = new Map<string, OwnershipEntry>()

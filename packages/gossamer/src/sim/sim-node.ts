@@ -43,6 +43,7 @@ import { MemberlistCore as Core, resolveConfig } from '@gossamer/memberlist'
 import {
   decodeOwnership,
   encodeOwnership,
+  isOwnerIn,
   joinOwnership,
   leaveOwnership,
   members,
@@ -273,10 +274,7 @@ export class SimNode {
   }
 
   /** Whether `name` is in the ownership set: a member, or leaving (the runtime's `isOwner`). */
-  readonly #isOwner = (name: string): boolean => {
-    const state = this.ownership.get(name)?.state
-    return state === 'member' || state === 'leaving'
-  }
+  readonly #isOwner = (name: string): boolean => isOwnerIn(this.ownership, name)
 
   /** Whether clients may use this node as a coordinator (up and joined, as the runtime). */
   get isReady(): boolean {

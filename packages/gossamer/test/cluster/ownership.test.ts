@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import {
   decodeOwnership,
   encodeOwnership,
+  isOwnerIn,
   joinOwnership,
   leaveOwnership,
   members,
@@ -112,4 +113,14 @@ test('decoding random or mutated bytes never throws and keeps versions safe', ()
   )
   assert.equal(decodeOwnership(new Uint8Array([9, 0, 0])).ok, false)
   assert.equal(decodeOwnership(new Uint8Array([1, 0, 0, 7])).ok, false)
+})
+
+test('isOwnerIn: members and leavers are owners; removed and unknown names are not', () => {
+  let set = joinOwnership(joinOwnership(new Map(), 'a'), 'b')
+  set = leaveOwnership(set, 'b')
+  set = removeOwnership(joinOwnership(set, 'c'), 'c')
+  assert.equal(isOwnerIn(set, 'a'), true)
+  assert.equal(isOwnerIn(set, 'b'), true)
+  assert.equal(isOwnerIn(set, 'c'), false)
+  assert.equal(isOwnerIn(set, 'd'), false)
 })

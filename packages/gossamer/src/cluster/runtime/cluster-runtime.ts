@@ -29,7 +29,12 @@ import { ownersBeforeStart } from '../../replication/rebalance.ts'
 import { computePlacement, type Placement } from '../../ring/partitioner.ts'
 import { RpcServer } from '../../rpc/server.ts'
 import type { Engine, ScanPage } from '../../storage/engine.ts'
-import { namesInState, type OwnershipSet, members as ownershipMembers } from '../ownership.ts'
+import {
+  isOwnerIn,
+  namesInState,
+  type OwnershipSet,
+  members as ownershipMembers,
+} from '../ownership.ts'
 import { answerScan, listCluster, SCAN_ALL_PARTITIONS } from './cluster-listing.ts'
 import { type ClusterState, ClusterStateWriter, readClusterState } from './cluster-state-file.ts'
 import { Membership } from './membership.ts'
@@ -159,9 +164,7 @@ export class ClusterRuntime {
           ((this.#membership?.isAlive(node) ?? false) && !this.#transport.isFailing(node)),
         isOwner: (node) => {
           const ownership = this.#membership?.ownership
-          if (ownership === undefined) return true
-          const state = ownership.get(node)?.state
-          return state === 'member' || state === 'leaving'
+          return ownership === undefined || isOwnerIn(ownership, node)
         },
         nowMs: this.#c.nowMs,
         logger,
