@@ -7,14 +7,13 @@
 import { GossamerError } from '../errors.ts'
 import { formatVersion, type Version } from '../hlc/version.ts'
 import { type Consistency, parseConsistency } from '../replication/consistency.ts'
+import { isWellFormedText } from '../storage/keys.ts'
 
 /** Size limits enforced on keys and values. */
 export interface InputLimits {
   readonly maxKeyBytes: number
   readonly maxValueBytes: number
 }
-
-const LONE_SURROGATE = /\p{Cs}/u
 
 /** Bytes of UTF-8 needed for well-formed `text`. */
 export function utf8Bytes(text: string): number {
@@ -35,7 +34,7 @@ export function validateKey(key: unknown, limits: InputLimits): string {
       `key "${key}" is a URL dot segment, which HTTP clients remove from paths; use another key`,
     )
   }
-  if (LONE_SURROGATE.test(key)) {
+  if (!isWellFormedText(key)) {
     throw new GossamerError('GOSSAMER_ERR_KEY_INVALID', 'key is not well-formed UTF-8')
   }
   const byteCount = utf8Bytes(key)

@@ -42,9 +42,16 @@ export function utf8ByteLength(text: string): number {
   return byteCount
 }
 
+// `String.prototype.isWellFormed` (ES2024; in Node 20's V8): a native scan instead of a regular
+// expression test, which every PUT ran twice (the HTTP key check and the engine's).
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean })
+  .isWellFormed
+
 /** True when `text` has no lone surrogate, so it has an exact UTF-8 form. */
 export function isWellFormedText(text: string): boolean {
-  return !LONE_SURROGATE.test(text)
+  return nativeIsWellFormed === undefined
+    ? !LONE_SURROGATE.test(text)
+    : nativeIsWellFormed.call(text)
 }
 
 /**
