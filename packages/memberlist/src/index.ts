@@ -30,6 +30,7 @@ export type {
   Random,
   StreamResult,
 } from './core/ports.ts'
+export { nodeAddress } from './node/addresses.ts'
 export {
   type Member,
   Memberlist,

@@ -52,6 +52,12 @@ export function bytesToIp(ip: Uint8Array): string {
   return text.startsWith('[') ? text.slice(1, -1) : text
 }
 
+/** A node's gossip address as `ip:port` (`[v6]:port`), the form `Member.address` and `join` use. */
+export function nodeAddress(node: { readonly addr: Uint8Array; readonly port: number }): string {
+  const ip = bytesToIp(node.addr)
+  return ip.includes(':') ? `[${ip}]:${node.port}` : `${ip}:${node.port}`
+}
+
 /** Splits `host:port`, `[v6]:port`, `host` or `name/host:port` into host and port. */
 export function splitHostPort(
   target: string,

@@ -14,7 +14,7 @@ import { MemberlistCore } from '../core/memberlist-core.ts'
 import type { MemberlistMetrics } from '../core/metrics.ts'
 import type { Address, Delegates, NodeInfo } from '../core/ports.ts'
 import type { Keyring } from '../wire/keyring.ts'
-import { bytesToIp, ipToBytes, resolveTarget } from './addresses.ts'
+import { ipToBytes, nodeAddress, resolveTarget } from './addresses.ts'
 import { NodeDriver } from './driver.ts'
 import {
   type MemberlistOptions,
@@ -64,8 +64,7 @@ export class MemberlistError extends Error {
 }
 
 function toMember(node: NodeInfo): Member {
-  const ip = bytesToIp(node.addr)
-  return { ...node, address: ip.includes(':') ? `[${ip}]:${node.port}` : `${ip}:${node.port}` }
+  return { ...node, address: nodeAddress(node) }
 }
 
 interface Waiter {

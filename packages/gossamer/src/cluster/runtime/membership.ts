@@ -16,7 +16,7 @@
  * fails), so two clusters with different layouts never mix.
  */
 import { EventEmitter } from 'node:events'
-import { type Member, Memberlist, type NodeInfo } from '@gossamer/memberlist'
+import { type Member, Memberlist, type NodeInfo, nodeAddress } from '@gossamer/memberlist'
 import type { Logger } from '../../log.ts'
 import { RPC_PROTOCOL_VERSION } from '../../rpc/codec.ts'
 import { decodeNodeMeta, encodeNodeMeta, type NodeMeta } from '../node-meta.ts'
@@ -94,6 +94,8 @@ const JOIN_RETRY_MIN_MS = 100
 const JOIN_RETRY_MAX_MS = 5_000
 const RECLAIM_CHECK_MS = 1_000
 const RECONNECT_INTERVAL_MS_DEFAULT = 10_000
+/** Wait after a member's old address is declared dead before contacting its new one. */
+const MOVED_CONTACT_DELAY_MS = 50
 const BROADCAST_QUEUE_MAX = 256
 
 /** The membership driver. Create with {@link Membership.start}. */
@@ -120,6 +122,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   /** Last gossip address seen for each Gossamer member, kept after memberlist reaps it. */
   readonly #lastGossipAddress = new Map<string, string>()
+  // Nodes that announced themselves alive at a new gossip address while this node still held
+  // their old address alive or suspect (`#onConflict`), by name.
+  readonly #movedTo = new Map<string, string>()
   /** Resolves once this node has joined its seeds (at once when it has none). */
   readonly joined: Promise<void>
   #resolveJoined: () => void = () => {}
@@ -342,6 +347,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       mergeRemoteState: (state: Uint8Array) => this.#mergeFrom(state),
       notifyAlive: (peer: NodeInfo) => this.#partitionMismatch([peer]),
       notifyMerge: (peers: readonly NodeInfo[]) => this.#partitionMismatch(peers),
+      notifyConflict: (_existing: NodeInfo, other: NodeInfo) => this.#onConflict(other),
     }
   }
 
@@ -420,10 +426,30 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return out
   }
 
+  /**
+   * A member restarted at a new address (a new port, a rescheduled container) while this node
+   * still holds its old address alive or suspect. Memberlist ignores such an alive message as a
+   * name conflict until the old address is declared dead; after that only a later push/pull
+   * would bring the new one (memberlist's every `pushPullIntervalMs`, 15–60 s), and this node's
+   * hints, reads and writes for it would wait that long. So the new address is kept, and once
+   * the old one is dead this node pushes/pulls with the new one (`#onMemberEvent`).
+   */
+  #onConflict(other: NodeInfo): void {
+    if (this.#isClosed || decodeNodeMeta(other.meta) === undefined) return
+    this.#movedTo.set(other.name, nodeAddress(other))
+  }
+
   #onMemberEvent(member: Member): void {
     this.#liveMembers = undefined
     if (member.state !== 'left' && decodeNodeMeta(member.meta) !== undefined) {
       this.#lastGossipAddress.set(member.name, member.address)
+    }
+    const movedTo = this.#movedTo.get(member.name)
+    if (movedTo !== undefined && member.state !== 'suspect') {
+      this.#movedTo.delete(member.name)
+      if (member.state === 'dead' && movedTo !== member.address) {
+        this.#contactMoved(member.name, movedTo)
+      }
     }
     if (member.state === 'dead' || member.state === 'left') {
       if (!this.#downSinceMs.has(member.name)) {
@@ -433,6 +459,24 @@ export class Membership extends EventEmitter<MembershipEvents> {
       this.#downSinceMs.delete(member.name)
     }
     this.#scheduleChange()
+  }
+
+  // Pushes/pulls with a dead member's new address once the old one may be taken over
+  // (`deadNodeReclaimTimeMs`, 1 ms here; the margin covers a loopback round trip faster than
+  // that). Fire and forget.
+  #contactMoved(name: string, address: string): void {
+    // The reconnect (`#reconnect`) tries the new address from now on too.
+    this.#lastGossipAddress.set(name, address)
+    const timer = setTimeout(() => {
+      if (this.#isClosed) return
+      this.#memberlist.join([address]).then(
+        (contacted) =>
+          this.#options.logger.info({ contacted, address }, 'contacted a moved member'),
+        (error: unknown) =>
+          this.#options.logger.debug({ err: error, address }, 'contacting a moved member failed'),
+      )
+    }, MOVED_CONTACT_DELAY_MS)
+    timer.unref()
   }
 
   #scheduleChange(): void {
