@@ -185,11 +185,12 @@ export async function startLoadedCluster(
     Array.from({ length: 20 }, async (_, w) => {
       for (let i = w; i < keys; i += 20) {
         // w=all fails when any one replica call is slow (500 ms with these settings), which a
-        // loaded CI machine does now and then; the preload is not what these tests check, so a
-        // failed put is tried again (at most 3 attempts; a repeat of the same value is harmless).
+        // loaded CI machine does now and then, and a peer whose call failed is skipped for 1 s;
+        // the preload is not what these tests check, so a failed put is tried again after 0.5
+        // and 1 s (a repeat of the same value is harmless).
         let result = await put(nodes[i % nodes.length]!, `k-${i}`, `v-${i}`, 'all')
         for (let attempt = 1; attempt < 3 && result.status !== 200; attempt++) {
-          await sleep(100)
+          await sleep(500 * attempt)
           result = await put(nodes[i % nodes.length]!, `k-${i}`, `v-${i}`, 'all')
         }
         if (result.status !== 200) throw new Error(`put k-${i}: ${JSON.stringify(result.body)}`)
