@@ -35,7 +35,10 @@ export interface ReplicationMetricsSource {
   readonly timeouts: number
   readonly rpcErrors: number
   readonly skewRefusals: number
-  /** Requests coordinated again after a replica refused them (`refusalRetryDelayMs`). */
+  /**
+   * Requests coordinated again after a replica refused them, or after a write's acks came from
+   * new replicas still streaming the partition in (`refusalRetryDelayMs`).
+   */
   readonly refusalRetries: number
   readonly handoffRecords: number
   readonly handoffBytes: number
@@ -218,7 +221,7 @@ export class NodeMetrics {
     )
     gauge(
       'gossamer_refusal_retries_total',
-      'Requests coordinated again after a replica refused them (its placement differed).',
+      'Requests coordinated again after a replica refused them (its placement differed), or after a write missed acks from settled replicas.',
       (s) => s.refusalRetries,
     )
     gauge(

@@ -54,6 +54,12 @@ export interface ReplicationFailure {
    * slots moved on to fallbacks, so `replicas` no longer shows them. Absent when none did.
    */
   readonly refused?: number | undefined
+  /**
+   * Replicas whose ack did not count towards the acks a write needs from settled replicas: they
+   * took it as new replicas still streaming the key's partition in
+   * (`PutReplyMessage.streamingIn`). Absent when none did.
+   */
+  readonly streamingIn?: number | undefined
 }
 
 /**

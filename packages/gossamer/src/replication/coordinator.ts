@@ -25,6 +25,29 @@
  * read quorum under the new one to miss the write (whole-cluster simulator, swarm seed 8093,
  * docs/simulation.md finding 18).
  *
+ * Acks from new replicas still streaming in. The fence compares replica sets, not the
+ * placements they came from: after several changes, or with a node that has not heard of one,
+ * two sets can share a node that refuses the other side, and each side can take a quorum of its
+ * own set (swarm seed 8235: n2 and n4, which rejoined after a power loss, placed partition 8 on
+ * {n2, n4, n3}, n1 and n3 still on {n5, n3, n1}; a quorum put through n4 was acknowledged by n4
+ * and n2, both still streaming the partition in, and a quorum read through n3 was answered by
+ * n3 and n1 with an older value: docs/simulation.md finding 22). A replica that takes a put
+ * while it streams the key's partition in as a replica it was not before the change says so
+ * (`PutReplyMessage.streamingIn`, `replica.ts` `isNewReplicaStreamingIn`): a quorum read under
+ * the placement before the change need not meet it. Its ack counts towards W, but a write also
+ * needs min(W, N − quorum + 1) acks from settled replicas (any other replica's ack): the fewest
+ * copies that meet every read quorum of N replicas (2 of 3, 2 of 4, 3 of 5, 1 of 2). Under one
+ * view a settled replica of the new set was a replica before the change too (`planRebalance`
+ * moves the partition to every new replica that was not), so those acks meet every quorum read
+ * taken under the placement before the change, and all W acks meet every quorum read under the
+ * new one: a joint quorum of the old and the new replica sets for as long as the change is
+ * being streamed, learnt from the replicas themselves (a coordinator that is neither an old nor
+ * a new replica knows of no transfer, and the coordinator's own plan may be a guess: n4's said
+ * n2 had been a replica, n2's own plan said not). A write that misses it fails with an unknown
+ * outcome and is tried again as after a refusal (`refusalRetryDelayMs`). The price is
+ * availability while a majority of a partition's new replicas stream it in (a rejoin after a
+ * power loss, several changes at once).
+ *
  * Reads. Sent to the reachable replicas only: fallbacks keep hints apart from their data, so
  * they have nothing to answer with. The newest reply by version wins; a tombstone or an expired
  * record reads as not found. After completion the coordinator keeps listening until every
@@ -151,6 +174,8 @@ interface Slot {
   maybeApplied: boolean
   /** Conditional write: the copy waits for the completion before it goes to a fallback. */
   deferred: boolean
+  /** Acked by a new replica still streaming the partition in (`PutReplyMessage.streamingIn`). */
+  streamingIn: boolean
 }
 
 /** A quorum write for one key. See the file header. */
@@ -159,6 +184,8 @@ export class WriteCoordinator {
   readonly key: string
   readonly record: StoredRecord
   readonly required: number
+  /** Acks that must come from settled replicas: min(W, N − quorum + 1). See the file header. */
+  readonly #settledRequired: number
   readonly #request: WriteRequest
   readonly #slots: Slot[]
   readonly #usedFallbacks = new Set<string>()
@@ -171,6 +198,8 @@ export class WriteCoordinator {
     this.key = request.key
     this.record = makeRecord(request, request.version ?? request.hlc.now())
     this.required = requiredCount(request.w, request.replicas.length)
+    const n = request.replicas.length
+    this.#settledRequired = Math.min(this.required, n - requiredCount('quorum', n) + 1)
     this.#slots = request.replicas.map((node) => ({
       intended: node,
       node,
@@ -178,6 +207,7 @@ export class WriteCoordinator {
       status: 'pending' as SlotStatus,
       maybeApplied: false,
       deferred: false,
+      streamingIn: false,
     }))
   }
 
@@ -198,6 +228,8 @@ export class WriteCoordinator {
     if (reply.status === 'applied' || reply.status === 'stale') {
       slot.status = slot.hinted ? 'hinted' : 'acked'
       slot.maybeApplied = true
+      // A fallback holds a hint, not the partition: the flag is a replica's.
+      slot.streamingIn = !slot.hinted && reply.streamingIn === true
       return this.#step([], nowMs)
     }
     if (reply.status === 'condition_failed') {
@@ -334,6 +366,11 @@ export class WriteCoordinator {
     return slot.status === 'acked' || (slot.status === 'hinted' && this.#countHinted())
   }
 
+  // An ack from a settled replica (not a new one still streaming the partition in).
+  #countsSettled(slot: Slot): boolean {
+    return this.#counts(slot) && !slot.streamingIn
+  }
+
   #mayStillCount(slot: Slot): boolean {
     return slot.status === 'pending' && (!slot.hinted || this.#countHinted())
   }
@@ -347,12 +384,18 @@ export class WriteCoordinator {
     if (this.#result !== undefined) return undefined
     const isDeadline = atDeadline || nowMs >= this.#request.deadlineMs
     const acks = this.#slots.filter((slot) => this.#counts(slot)).length
-    if (acks >= this.required) {
+    const settled = this.#slots.filter((slot) => this.#countsSettled(slot)).length
+    if (acks >= this.required && settled >= this.#settledRequired) {
       this.#result = { ok: true, version: this.record.version, acks, replicas: this.reports() }
       return this.#result
     }
-    const possible = acks + this.#slots.filter((slot) => this.#mayStillCount(slot)).length
-    if (possible >= this.required && !isDeadline) return undefined
+    const mayStill = this.#slots.filter((slot) => this.#mayStillCount(slot)).length
+    if (
+      acks + mayStill >= this.required &&
+      settled + mayStill >= this.#settledRequired &&
+      !isDeadline
+    )
+      return undefined
     // W is out of reach (or the deadline passed). A 412 says nothing was written: only when
     // every put sent was answered "not applied" and a replica rejected the condition.
     const maybeApplied = this.#slots.some((slot) => slot.maybeApplied)
@@ -375,6 +418,8 @@ export class WriteCoordinator {
       received: acks,
       slots: this.#slots,
       refused: this.#refusals,
+      streamingIn: this.#slots.filter((slot) => slot.status === 'acked' && slot.streamingIn).length,
+      settled: { received: settled, required: this.#settledRequired },
     })
     this.#result = { ok: false, version: this.record.version, error }
     return this.#result
@@ -594,9 +639,11 @@ export const REFUSAL_RETRIES_MAX = 4
  * milliseconds, coordinators and replicas disagree. So a request that failed to reach its
  * quorum after a replica refused it (`ReplicationFailure.refused`: a definite answer from a
  * live node; not calls that failed or timed out, whose retries would only hold the client
- * longer, and not a 412 or a timeout) is tried again after 100, 200, 400, 800 ms, at most
- * `REFUSAL_RETRIES_MAX` times and only while the pause ends before `deadlineMs`, the
- * request's original deadline: a retry never extends it. A write is retried with its first
+ * longer, and not a 412 or a timeout), or a write that missed its acks from settled replicas
+ * because new ones were still streaming the partition in (`ReplicationFailure.streamingIn`;
+ * their transfers end within moments when the old replicas are up), is tried again after 100,
+ * 200, 400, 800 ms, at most `REFUSAL_RETRIES_MAX` times and only while the pause ends before
+ * `deadlineMs`, the request's original deadline: a retry never extends it. A write is retried with its first
  * version (`WriteRequest.version`), a read is simply asked again. Pure.
  */
 export function refusalRetryDelayMs(input: {
@@ -609,7 +656,7 @@ export function refusalRetryDelayMs(input: {
   const { result, retries } = input
   if (result.ok || retries >= REFUSAL_RETRIES_MAX) return undefined
   if (result.error.code !== 'GOSSAMER_ERR_QUORUM_NOT_REACHED') return undefined
-  if ((result.error.refused ?? 0) === 0) return undefined
+  if ((result.error.refused ?? 0) === 0 && (result.error.streamingIn ?? 0) === 0) return undefined
   const delayMs = REFUSAL_RETRY_FIRST_DELAY_MS * 2 ** retries
   return input.nowMs + delayMs < input.deadlineMs ? delayMs : undefined
 }
@@ -635,19 +682,35 @@ function failure(input: {
   received: number
   slots: ReadonlyArray<Slot | ReadSlot>
   refused?: number
+  streamingIn?: number
+  /** A write's acks from settled replicas, when those fell short although W acks arrived. */
+  settled?: { readonly received: number; readonly required: number }
 }): ReplicationFailure {
   const verb = input.code === 'GOSSAMER_ERR_TIMEOUT' ? 'timed out with' : 'reached only'
   const refused = input.refused ?? 0
+  const streamingIn = input.streamingIn ?? 0
+  const notes = [
+    ...(refused > 0 ? [`${refused} refused`] : []),
+    ...(streamingIn > 0
+      ? [`${streamingIn} from new replicas still streaming the partition in`]
+      : []),
+  ]
+  const settled = input.settled
+  const answers =
+    settled !== undefined && input.received >= input.required
+      ? `${verb === 'reached only' ? 'reached' : verb} ${input.received} of ${input.required} ` +
+        `required replica answers, only ${settled.received} of ${settled.required} from ` +
+        'settled replicas'
+      : `${verb} ${input.received} of ${input.required} required replica answers`
   return {
     code: input.code,
-    message:
-      `${verb} ${input.received} of ${input.required} required replica answers` +
-      (refused > 0 ? ` (${refused} refused)` : ''),
+    message: answers + (notes.length > 0 ? ` (${notes.join(', ')})` : ''),
     required: input.required,
     received: input.received,
     replicas: input.slots.map((slot) =>
       'intended' in slot ? report(slot) : { node: slot.node, status: slot.status },
     ),
     ...(refused > 0 ? { refused } : {}),
+    ...(streamingIn > 0 ? { streamingIn } : {}),
   }
 }

@@ -66,6 +66,14 @@ export interface PutReplyMessage {
   readonly status: PutStatus
   /** The replica's version when it did not apply the write and holds one. */
   readonly current?: Version | undefined
+  /**
+   * The replica took the put as a new replica of the key's partition still streaming it in (it
+   * was no replica under the placement before the change: `replica.ts`
+   * `isNewReplicaStreamingIn`). Its ack is durable and counts towards W, but not towards the
+   * acks a write needs from settled replicas (`coordinator.ts`, "Acks from new replicas still
+   * streaming in").
+   */
+  readonly streamingIn?: boolean | undefined
 }
 
 /** Coordinator → replica: read one key (the raw record, tombstones included). */

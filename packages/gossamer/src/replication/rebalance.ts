@@ -212,6 +212,11 @@ interface Inbound {
   /** The old replicas of the plan (what `readQuorumOf` reports). */
   readonly sources: readonly string[]
   /**
+   * This node was one of the plan's old replicas too (a replica set that shrinks: every new
+   * replica receives, staying ones included). `isNewReplicaOf` is false for it.
+   */
+  readonly wasReplica: boolean
+  /**
    * Where passes may come from, in the order they are asked: the old replicas, then the
    * holders outside the plan (`applyPlan`'s `holders`: owners still leaving, which keep their
    * copies until their receivers are done), then the other owners (`applyPlan`'s `owners`).
@@ -372,6 +377,7 @@ export class Rebalance {
         sources,
         candidates: [...new Set([...sources, ...holders, ...others])],
         needed: readQuorumSize(move.sources, this.self),
+        wasReplica: move.sources.includes(this.self),
         passed: new Set(),
         answered: new Set(),
         passPartial: false,
@@ -694,6 +700,19 @@ export class Rebalance {
     }
     if (transfer.state === 'received') return undefined
     return { sources: transfer.sources, needed: transfer.needed }
+  }
+
+  /**
+   * True while `partition` streams in to this node as a replica it was not under the placement
+   * its plan came from (the plan's old replicas do not include it). A quorum read under that
+   * placement need not meet this node, so its ack of a coordinator's put does not count towards
+   * the acks a write needs from settled replicas (`replica.ts` `isNewReplicaStreamingIn`,
+   * `coordinator.ts`). False for a staying replica that receives because its set shrinks, and
+   * once every page is durable.
+   */
+  isNewReplicaOf(partition: number): boolean {
+    const transfer = this.#inbound.get(partition)
+    return transfer !== undefined && transfer.state !== 'received' && !transfer.wasReplica
   }
 
   /** Handoff state of a partition on this node (undefined when it is not moving here or away). */

@@ -14,7 +14,8 @@
  * replica write, taken only for a partition this node holds (`partitionRefusal`, the rule gets
  * follow too) and, from a coordinator, only when the coordinator places the partition on the
  * same replicas (`placementFenceRefusal`, gets too): otherwise it is answered `refused` and the
- * coordinator counts no ack from it.
+ * coordinator counts no ack from it. A new replica still streaming the partition in takes the
+ * put and says so in its reply (`isNewReplicaStreamingIn`, `PutReplyMessage.streamingIn`).
  * An old replica still handing a partition off holds its copy for the hand-off only (pages,
  * and the gets forwarded by receivers streaming it in), not for coordinators (`routeGet`).
  */
@@ -60,6 +61,11 @@ export interface PartitionHolding {
   readonly handoff: HandoffState | undefined
   /** `Rebalance.readQuorumOf(partition)`: defined while the partition streams in. */
   readonly readQuorum: { readonly sources: readonly string[]; readonly needed: number } | undefined
+  /**
+   * `Rebalance.isNewReplicaOf(partition)`: it streams in to a node that was not one of its plan's
+   * old replicas (`isNewReplicaStreamingIn`). @default false
+   */
+  readonly newReplica?: boolean | undefined
 }
 
 /**
@@ -120,6 +126,26 @@ export function placementFenceRefusal(
     own.length === coordinatorReplicas.length &&
     coordinatorReplicas.every((node) => own.includes(node))
   return same ? undefined : 'the coordinator places the partition on other replicas'
+}
+
+/**
+ * Whether this node takes a coordinator's put as a new replica of the partition still streaming
+ * it in (`PutReplyMessage.streamingIn`): a transfer of the partition to it is under way
+ * (`readQuorum`, with old replicas still to hear from) and its plan's old replicas did not
+ * include it (`newReplica`, `Rebalance.isNewReplicaOf`). A quorum read under the placement
+ * before the change need not meet such a node, so a coordinator counts its ack towards W but
+ * needs min(W, N − quorum + 1) acks from settled replicas as well (`coordinator.ts`, "Acks from
+ * new replicas still streaming in"). A staying replica that receives because the replica set
+ * shrinks was a replica before too: its copy may miss older writes, which its transfer brings,
+ * but this write is on an old replica. Found by the whole-cluster simulator, swarm seed 8235:
+ * after a power loss n2 and n4 rejoined and placed partition 8 on {n2, n4, n3}, both still
+ * streaming it in as new replicas; a quorum put through n4 was acknowledged by the two of them,
+ * while n1 and n3, which had not heard of the change, still placed it on {n5, n3, n1} and
+ * answered a quorum read with an older value. (A handing-off node refuses puts:
+ * `partitionRefusal`.) Pure.
+ */
+export function isNewReplicaStreamingIn(view: PartitionHolding): boolean {
+  return view.newReplica === true && view.readQuorum !== undefined && view.readQuorum.needed > 0
 }
 
 /**
@@ -207,12 +233,18 @@ export function handlePut(input: {
   }
   const entry = { key: message.key, record: message.record, condition: message.condition }
   const outcome = decideWrite(input.store.getRecord(message.key), entry)
+  // Read by a coordinator only (read repairs and drains ignore it).
+  const streamingIn = isNewReplicaStreamingIn(input.partition) ? { streamingIn: true } : {}
   if (outcome.status !== 'applied') {
     const current = outcome.current?.version
-    const reply: PutReplyMessage = { ...putReply(message.requestId, outcome.status), current }
+    const reply: PutReplyMessage = {
+      ...putReply(message.requestId, outcome.status),
+      current,
+      ...streamingIn,
+    }
     return { send: [{ to: from, message: reply }], persist: [], hintPersist: [] }
   }
-  const reply = putReply(message.requestId, 'applied')
+  const reply: PutReplyMessage = { ...putReply(message.requestId, 'applied'), ...streamingIn }
   return {
     send: [],
     persist: [{ entries: [entry], thenSend: [{ to: from, message: reply }] }],

@@ -310,14 +310,21 @@ const putReply: Codec<PutReplyMessage> = {
     w.u64(m.requestId)
     w.u8(PUT_STATUS.indexOf(m.status))
     writeOptionalVersion(w, m.current)
+    w.u8(m.streamingIn === true ? 1 : 0)
   },
   read(r) {
     const requestId = r.u64()
     const status = PUT_STATUS[r.u8()] ?? r.fail('put status')
     const current = readOptionalVersion(r)
-    return current === undefined
-      ? { type: 'put-reply', requestId, status }
-      : { type: 'put-reply', requestId, status, current }
+    const streamingIn = r.flag()
+    const m: { -readonly [K in keyof PutReplyMessage]: PutReplyMessage[K] } = {
+      type: 'put-reply',
+      requestId,
+      status,
+    }
+    if (current !== undefined) m.current = current
+    if (streamingIn) m.streamingIn = true
+    return m
   },
 }
 

@@ -1262,6 +1262,7 @@ export class SimNode {
       replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
       handoff: partition === undefined ? undefined : this.rebalance.stateOf(partition),
       readQuorum: partition === undefined ? undefined : this.rebalance.readQuorumOf(partition),
+      newReplica: partition !== undefined && this.rebalance.isNewReplicaOf(partition),
     }
   }
 

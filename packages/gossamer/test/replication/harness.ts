@@ -374,6 +374,7 @@ export class SimCluster {
             replicas: this.placement.preferenceList(partition),
             handoff: node.rebalance.stateOf(partition),
             readQuorum: node.rebalance.readQuorumOf(partition),
+            newReplica: node.rebalance.isNewReplicaOf(partition),
           },
         })
         this.#send(node.name, step.send)

@@ -108,9 +108,10 @@ const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
         'refused' as const,
       ),
       fc.option(version, { nil: undefined }),
+      fc.option(fc.constant(true), { nil: undefined }),
     )
-    .map(([requestId, status, current]) =>
-      compact({ type: 'put-reply' as const, requestId, status, current }),
+    .map(([requestId, status, current, streamingIn]) =>
+      compact({ type: 'put-reply' as const, requestId, status, current, streamingIn }),
     ),
   fc
     .tuple(id, key, fence)

@@ -387,6 +387,22 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 8235 (swarm) — after a power loss, n2 and n4 (which had been leaving) rejoined, n5 left, and
+  //     both placed partition 8 on {n2, n4, n3} while still streaming it in as new replicas; n1
+  //     and n3, cut off by a split until just before, still placed it on {n5, n3, n1}. A quorum
+  //     put of k2 through n4 (n3 unreachable from it) was acknowledged by n4 and n2, a quorum
+  //     read through n3 was answered by n3 and n1 with an older value (stale read). A new
+  //     replica still streaming the partition in now says so in its put-reply, and a write
+  //     needs min(W, N − quorum + 1) acks from the other replicas (docs/simulation.md finding
+  //     22; coordinator.ts, replica.ts isNewReplicaStreamingIn;
+  //     test/replication/receiver-acks.test.ts).
+  it('acks from replicas still receiving the partition do not make a quorum alone (regression swarm seed 8235)', () => {
+    const result = runSimulation(swarmOptions('8235'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok((result.faults['power-loss'] ?? 0) >= 1, 'every node lost power')
+    assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -425,12 +425,18 @@ export class ReplicationDriver {
   /**
    * Coordinates a write (any node coordinates any key). When this node is the key's only
    * replica (a lone node, or N = 1) and `w` asks for at most one ack, the write takes the local
-   * path of `#writeLocally` instead of a coordinator and a message to itself.
+   * path of `#writeLocally` instead of a coordinator and a message to itself; not while the
+   * partition still streams in: a new replica's ack does not count alone there (`coordinator.ts`,
+   * "Acks from new replicas still streaming in"), as reads keep the coordinated path then.
    */
   write(input: ClusterWrite): Promise<ClusterWriteResult> {
     const placement = this.#c.placement()
     const partition = placement.partitionOf(input.key)
-    if (this.#isSoleReplica(placement, partition) && requiredCount(input.w, 1) <= 1) {
+    if (
+      this.#isSoleReplica(placement, partition) &&
+      requiredCount(input.w, 1) <= 1 &&
+      !this.#isStreamingIn(partition)
+    ) {
       return this.#writeLocally(input)
     }
     this.stats.writes += 1
@@ -953,6 +959,7 @@ export class ReplicationDriver {
       replicas: partition === undefined ? undefined : placement?.preferenceList(partition),
       handoff: partition === undefined ? undefined : this.#rebalance.stateOf(partition),
       readQuorum: partition === undefined ? undefined : this.#rebalance.readQuorumOf(partition),
+      newReplica: partition !== undefined && this.#rebalance.isNewReplicaOf(partition),
     }
   }
 
