@@ -345,6 +345,55 @@ function registerBatchTests(factory: EngineFactory): void {
     )
   })
 
+  it('decides writes issued over several turns, single and batched, each against the newest one before it (property)', async () => {
+    // Unlike the property above, the writes span several commits: each chunk is issued, then the
+    // event loop turns before the next (the earlier chunks still in flight), so a decision may
+    // have to see a write of an older, uncommitted transaction, or of a batch.
+    const op = fc.record({
+      key: fc.constantFrom('a', 'b'),
+      wallMs: fc.integer({ min: 1, max: 12 }),
+      tombstone: fc.boolean(),
+    })
+    const chunk = fc.record({
+      batched: fc.boolean(),
+      ops: fc.array(op, { minLength: 1, maxLength: 4 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(chunk, { minLength: 1, maxLength: 8 }), async (chunks) =>
+        withEngine(factory, async ({ engine }) => {
+          const model = new Map<string, StoredRecord>()
+          const expected: WriteOutcome['status'][] = []
+          const pending: Array<Promise<WriteOutcome[]>> = []
+          let i = 0
+          for (const c of chunks) {
+            const entries = c.ops.map((o) => {
+              const record = rec(v(o.wallMs, i), o.tombstone ? null : `v${i}`)
+              i += 1
+              const entry = { key: o.key, record }
+              const outcome = decideWrite(model.get(o.key), entry)
+              if (outcome.status === 'applied') model.set(o.key, record)
+              expected.push(outcome.status)
+              return entry
+            })
+            pending.push(
+              c.batched
+                ? engine.writeBatch(entries)
+                : Promise.all(entries.map((entry) => engine.write(entry))),
+            )
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+          const outcomes = (await Promise.all(pending)).flat()
+          assert.deepEqual(
+            outcomes.map((o) => o.status),
+            expected,
+          )
+          for (const key of ['a', 'b']) assertSameRecord(engine.getRecord(key), model.get(key))
+        }),
+      ),
+      { numRuns: 40 },
+    )
+  })
+
   it('rejects a batch with an invalid key and writes none of it', () =>
     withEngine(factory, async ({ engine }) => {
       await assert.rejects(
