@@ -410,6 +410,14 @@ export class AntiEntropy {
     return this.#sessions.size
   }
 
+  /**
+   * Messages waiting for tokens. A session counts as finished once its last reply is handled,
+   * and its last push may still be waiting here (sent on a later tick, as tokens refill).
+   */
+  get waitingCount(): number {
+    return this.#waiting.length
+  }
+
   /** Time passes: refill tokens, expire sessions, start due ones, release paced messages. */
   tick(nowMs: number, isReachable: (node: string) => boolean): AaeStep {
     this.#tokens = Math.min(this.config.tokensMax, this.#tokens + this.config.tokensPerTick)

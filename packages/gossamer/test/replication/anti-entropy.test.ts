@@ -83,7 +83,10 @@ function runRound(input: {
       enqueue(side.name, step.send)
       for (const persist of step.persist) enqueue(side.name, applyPersist(side.engine, persist))
     }
-    if (finished() >= target) return tick
+    // Finished sessions may leave a push waiting for tokens: the round ends when it is sent too
+    // (fast-check seed -635038021: with 20 tokens per tick, the last of two pushes was still
+    // waiting when every session had finished).
+    if (finished() >= target && input.initiator.service.waitingCount === 0) return tick
     nowMs += 1
   }
   throw new Error('anti-entropy round did not finish')
@@ -208,7 +211,19 @@ describe('replication/anti-entropy', () => {
           assertSameContents(dumpEngine(b), expected)
         },
       ),
-      { numRuns: 60 },
+      {
+        numRuns: 60,
+        // fast-check seed -635038021's counterexample, always tried: six tombstones in one
+        // partition, three on each side, 20 tokens per tick.
+        examples: [
+          [
+            [],
+            ['key-34', 'key-17', 'key-24'].map((key) => ({ key, value: null, wallOffsetMs: 0 })),
+            ['key-0', 'key-14', 'key-19'].map((key) => ({ key, value: null, wallOffsetMs: 0 })),
+            20,
+          ],
+        ],
+      },
     )
   })
 
