@@ -49,7 +49,12 @@ export interface ReplicationMetricsSource {
   readonly handoffInboundPending: number
   /** Partitions this node still holds for receivers that have not reported done. */
   readonly handoffOutboundPending: number
-  readonly antiEntropy: { readonly rounds: number; readonly repaired: number }
+  readonly antiEntropy: {
+    readonly rounds: number
+    readonly repaired: number
+    /** Messages waiting for the anti-entropy token budget (`AntiEntropy.waitingCount`). */
+    readonly waiting: number
+  }
 }
 
 /** Upper bounds of the request latency histogram, in seconds. */
@@ -263,6 +268,11 @@ export class NodeMetrics {
       'gossamer_anti_entropy_repaired_total',
       'Records moved by anti-entropy.',
       (s) => s.antiEntropy.repaired,
+    )
+    gauge(
+      'gossamer_anti_entropy_waiting_messages',
+      'Anti-entropy messages waiting for the token budget (pushes of finished sessions included).',
+      (s) => s.antiEntropy.waiting,
     )
   }
 

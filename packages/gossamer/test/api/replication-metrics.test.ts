@@ -25,7 +25,7 @@ function source(overrides: Partial<ReplicationMetricsSource> = {}): ReplicationM
     handoffDrains: 0,
     handoffInboundPending: 0,
     handoffOutboundPending: 0,
-    antiEntropy: { rounds: 0, repaired: 0 },
+    antiEntropy: { rounds: 0, repaired: 0, waiting: 0 },
     ...overrides,
   }
 }
@@ -55,5 +55,14 @@ describe('api/metrics: replication', () => {
     const metrics = new NodeMetrics({ defaultMetrics: false })
     metrics.registerReplication(() => source({ handoffDrains: 6 }))
     assert.equal(sample(await metrics.registry.metrics(), 'gossamer_handoff_drains_total'), 6)
+  })
+  it('exports the anti-entropy messages waiting for tokens', async () => {
+    const metrics = new NodeMetrics({ defaultMetrics: false })
+    metrics.registerReplication(() =>
+      source({ antiEntropy: { rounds: 2, repaired: 5, waiting: 3 } }),
+    )
+    const text = await metrics.registry.metrics()
+    assert.equal(sample(text, 'gossamer_anti_entropy_waiting_messages'), 3)
+    assert.equal(sample(text, 'gossamer_anti_entropy_rounds_total'), 2)
   })
 })

@@ -320,13 +320,20 @@ export class ReplicationDriver {
   }
 
   /** Anti-entropy counters. */
-  get antiEntropy(): { rounds: number; repaired: number; failed: number; inSync: number } {
+  get antiEntropy(): {
+    rounds: number
+    repaired: number
+    failed: number
+    inSync: number
+    waiting: number
+  } {
     const finished = this.#aae.finished
     return {
       rounds: finished.inSync + finished.repaired + finished.failed,
       repaired: this.#aae.pulledCount + this.#aae.pushedCount,
       failed: finished.failed,
       inSync: finished.inSync,
+      waiting: this.#aae.waitingCount,
     }
   }
 
