@@ -432,7 +432,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
    * name conflict until the old address is declared dead; after that only a later push/pull
    * would bring the new one (memberlist's every `pushPullIntervalMs`, 15–60 s), and this node's
    * hints, reads and writes for it would wait that long. So the new address is kept, and once
-   * the old one is dead this node pushes/pulls with the new one (`#onMemberEvent`).
+   * the old one is dead it is the member's address for the reconnect, which runs at once
+   * (`#onMemberEvent`, `#contactMoved`).
    */
   #onConflict(other: NodeInfo): void {
     if (this.#isClosed || decodeNodeMeta(other.meta) === undefined) return
@@ -461,22 +462,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.#scheduleChange()
   }
 
-  // Pushes/pulls with a dead member's new address once the old one may be taken over
-  // (`deadNodeReclaimTimeMs`, 1 ms here; the margin covers a loopback round trip faster than
-  // that). Fire and forget.
+  // A dead member's new address becomes the one the reconnect (`#reconnect`) pushes/pulls with,
+  // and a reconnect runs once the old address may be taken over (`deadNodeReclaimTimeMs`, 1 ms
+  // here; the margin covers a loopback round trip faster than that), not at its next interval.
   #contactMoved(name: string, address: string): void {
-    // The reconnect (`#reconnect`) tries the new address from now on too.
     this.#lastGossipAddress.set(name, address)
-    const timer = setTimeout(() => {
-      if (this.#isClosed) return
-      this.#memberlist.join([address]).then(
-        (contacted) =>
-          this.#options.logger.info({ contacted, address }, 'contacted a moved member'),
-        (error: unknown) =>
-          this.#options.logger.debug({ err: error, address }, 'contacting a moved member failed'),
-      )
-    }, MOVED_CONTACT_DELAY_MS)
-    timer.unref()
+    setTimeout(() => this.#reconnect(), MOVED_CONTACT_DELAY_MS).unref()
   }
 
   #scheduleChange(): void {
