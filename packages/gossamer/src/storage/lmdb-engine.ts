@@ -39,16 +39,28 @@
  *   leave the file needing restore from replicas. Use it only for nodes whose data is rebuilt
  *   from replicas anyway (tests, caches, benchmarks).
  *
- * Partition index (optional, `partitionIndex`): in the same root database as the data, under
- * keys no user key can have. User keys are UTF-8, whose bytes are never 0xF5–0xFF, so
- * `[0xFF][u16 partition][key bytes]` (value empty) sorts after every user key, and
- * `[0xFE]partition-index` holds the index's settings (`u32 partitionCount, u32 hashVersion`).
- * Data scans stop at 0xF5. Being in the same database, the index entry is written in the same
- * transaction as the record, so the two are never out of step, even after a crash, and it costs
- * no extra fsync: one extra B-tree put when a key is first written (updates change nothing),
- * one extra remove when a key is purged or deleted. With the index a key may take at most
- * 1975 bytes (3 bytes go to the header). Opening with settings different from the stored ones
- * rebuilds the index (one walk of the store); opening without an index removes a stored one.
+ * Partition index (optional, `partitionIndex`): a named database of the same environment
+ * (`INDEX_DB_NAME`) with one entry `[u16 partition][key bytes]` (value empty) per key, and the
+ * index's settings under the one-byte key `[0x00]` (`'2'`, `u32 partitionCount, u32
+ * hashVersion`), which sorts before every partition's range. lmdb-js queues the writes of every
+ * database of one environment in one batch, so an index entry commits in the same transaction as
+ * its record: the two are never out of step, even after a crash, and the index costs no extra
+ * fsync: one extra B-tree put when a key is first written (updates change nothing), one extra
+ * remove when a key is purged or deleted.
+ * Records are the root database's entries, keyed by their UTF-8 bytes (never 0xF5–0xFF; data
+ * scans stop at 0xF5). LMDB keeps a named database as an entry of the root database under its
+ * name: here `\x01gossamer:partition-index:…`, 1976 bytes (1977 with LMDB's terminating NUL),
+ * longer than any key an indexed engine accepts (1975 bytes), so no user key can be it; reads
+ * and scans skip it. Its first byte puts it before nearly every key, and nothing else sorts
+ * after the records: keys written in increasing order are appended at the end of the tree,
+ * where LMDB splits a full page at the end rather than in the middle.
+ * Why this layout (docs/performance.md, "Eighth session"): the layout before kept the index in
+ * the root database under `[0xFF]` keys and its settings under `[0xFE]partition-index`, right
+ * after the records, so a key appended to the records was inserted before them and LMDB split
+ * pages in the middle: 20,000 keys written in order took 962 leaf pages and 10 branch pages
+ * instead of 770 and 5 (`lmdb-engine.test.ts`), and every commit copies more of them. Opening a
+ * store of that layout, or with settings different from the stored ones, removes the old entries
+ * and rebuilds the index (one walk of the store); opening without an index removes a stored one.
  *
  * Measured (test/storage/partition-scan.bench.ts, 100,000 keys, 100-byte values, 4,096
  * partitions, one run on a shared 2-core machine): reading one partition (~24 keys) by walking
@@ -61,7 +73,7 @@
 import { statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { open, type RootDatabase } from 'lmdb'
+import { type Database, open, type RootDatabase } from 'lmdb'
 import type {
   Durability,
   Engine,
@@ -106,16 +118,37 @@ export interface LmdbEngineOptions {
 
 /** First byte no UTF-8 key can start with: data scans end here. */
 const DATA_END = Buffer.from([0xf5])
-/** First byte of every partition index entry. */
-const INDEX_TAG = 0xff
+/** First byte of every partition index entry of the old layout (in the root database). */
+const OLD_INDEX_TAG = 0xff
 /** The key holding the index's settings. */
-const INDEX_META_KEY = Buffer.concat([Buffer.from([0xfe]), Buffer.from('partition-index')])
+const OLD_INDEX_META_KEY = Buffer.concat([Buffer.from([0xfe]), Buffer.from('partition-index')])
+/**
+ * The key of the index's settings, in the index database: one byte, so it sorts before every
+ * partition's range (`[u16 partition]…`, at least 3 bytes) and no partition scan meets it.
+ */
+const INDEX_META_KEY = Buffer.from([0])
+/** The layout of the index the settings describe (the old layout stored no layout byte). */
+const INDEX_LAYOUT = 0x32 // '2'
+/**
+ * The named database of the index: ASCII, one byte longer than the longest key an indexed engine
+ * accepts (`PARTITION_INDEXED_KEY_BYTES_MAX`), so it can never be a user key (see the header).
+ */
+export const INDEX_DB_NAME = '\u0001gossamer:partition-index:'.padEnd(
+  PARTITION_INDEXED_KEY_BYTES_MAX + 1,
+  '.',
+)
+/** The index database's entry in the root database: its name as LMDB stores it, NUL-terminated. */
+const INDEX_DB_ENTRY_KEY = `${INDEX_DB_NAME}\u0000`
+const INDEX_DB_ENTRY_KEY_BYTES = Buffer.from(INDEX_DB_ENTRY_KEY, 'latin1')
 /** Index entries rebuilt or removed per transaction when the index changes at open. */
 const INDEX_REBUILD_BATCH = 10_000
 const EMPTY = Buffer.alloc(0)
 
+/** Bytes before the key in an index entry: the partition, u16 big-endian. */
+const INDEX_KEY_HEADER_BYTES = 2
+
 function indexPrefix(partition: number): Buffer {
-  return Buffer.from([INDEX_TAG, partition >>> 8, partition & 0xff])
+  return Buffer.from([partition >>> 8, partition & 0xff])
 }
 
 function indexKey(partition: number, keyBytes: Buffer): Buffer {
@@ -128,10 +161,16 @@ function indexEnd(partition: number): Buffer | undefined {
 }
 
 function indexMeta(index: PartitionIndexOptions): Buffer {
-  const meta = Buffer.alloc(8)
-  meta.writeUInt32BE(index.partitionCount, 0)
-  meta.writeUInt32BE(index.hashVersion ?? 1, 4)
+  const meta = Buffer.alloc(9)
+  meta[0] = INDEX_LAYOUT
+  meta.writeUInt32BE(index.partitionCount, 1)
+  meta.writeUInt32BE(index.hashVersion ?? 1, 5)
   return meta
+}
+
+/** True for a key of the root database that is not a record: the index database's entry. */
+function isIndexDbEntry(keyBytes: Bytes): boolean {
+  return keyBytes.length === INDEX_DB_ENTRY_KEY_BYTES.length && keyBytes.equals(INDEX_DB_ENTRY_KEY_BYTES)
 }
 
 type Bytes = Buffer
@@ -152,6 +191,8 @@ export class LmdbEngine implements Engine {
   /** See `PartitionIndexOptions`. */
   readonly partitionIndex: PartitionIndexOptions | undefined
   readonly #db: RootDatabase<Bytes, Bytes>
+  // The index's database, open while the engine keeps an index (set by `#reconcileIndex`).
+  #indexDb: Database<Bytes, Bytes> | undefined
   readonly #maxKeyBytes: number
   // Writes decided and queued but not known committed yet, by key (see the file header).
   readonly #inFlight = new Map<string, PreparedWrite>()
@@ -201,6 +242,7 @@ export class LmdbEngine implements Engine {
   }
 
   getRecord(key: string): StoredRecord | undefined {
+    if (this.#indexDb !== undefined && key === INDEX_DB_ENTRY_KEY) return undefined
     // getBinaryFast: lmdb-js's reused buffer, no copy; decodeRecord copies what it keeps.
     const encoded = this.#db.getBinaryFast(Buffer.from(key, 'utf8'))
     return encoded === undefined ? undefined : decodeRecord(encoded, key)
@@ -234,7 +276,7 @@ export class LmdbEngine implements Engine {
       settled =
         indexEntry === undefined
           ? committed
-          : Promise.all([committed, this.#db.put(indexEntry, EMPTY)])
+          : Promise.all([committed, this.#indexDb!.put(indexEntry, EMPTY)])
     } catch (error) {
       this.#landed(write)
       return Promise.reject(asStorageError(error, 'writing 1 record(s)'))
@@ -333,7 +375,7 @@ export class LmdbEngine implements Engine {
 
   async deleteKeys(keys: readonly string[]): Promise<number> {
     const keyBytes = keys.map((key) => {
-      assertStorableKey(key, LMDB_ENGINE_KEY_BYTES_MAX)
+      assertStorableKey(key, this.#maxKeyBytes)
       return Buffer.from(key, 'utf8')
     })
     if (keyBytes.length === 0) return 0
@@ -372,11 +414,12 @@ export class LmdbEngine implements Engine {
     try {
       return await this.#removal(() => {
         let removedCount = 0
-        for (const key of [...this.#db.getKeys({ ...range, limit: options.limit })]) {
-          this.#db.removeSync(key)
-          if (this.#db.removeSync(key.subarray(3))) removedCount += 1
+        const indexDb = this.#indexDb!
+        for (const key of [...indexDb.getKeys({ ...range, limit: options.limit })]) {
+          indexDb.removeSync(key)
+          if (this.#db.removeSync(key.subarray(INDEX_KEY_HEADER_BYTES))) removedCount += 1
         }
-        const done = [...this.#db.getKeys({ ...range, limit: 1 })].length === 0
+        const done = [...indexDb.getKeys({ ...range, limit: 1 })].length === 0
         return { removedCount, done }
       })
     } catch (error) {
@@ -387,8 +430,8 @@ export class LmdbEngine implements Engine {
   stats(): EngineStats {
     const dbStats = this.#db.getStats() as { entryCount?: number }
     const entryCount = dbStats.entryCount ?? 0
-    // With an index every key has exactly one index entry, plus the one settings entry.
-    const keyCount = this.partitionIndex === undefined ? entryCount : (entryCount - 1) / 2
+    // With an index the root database also holds the index database's entry.
+    const keyCount = this.partitionIndex === undefined ? entryCount : entryCount - 1
     return { keyCount, sizeBytes: this.#fileSizeBytes() }
   }
 
@@ -437,7 +480,7 @@ export class LmdbEngine implements Engine {
     writes.forEach((write, i) => {
       committed.push(this.#put(write))
       const key = indexKeys?.[i]
-      if (key !== undefined) committed.push(this.#db.put(key, EMPTY))
+      if (key !== undefined) committed.push(this.#indexDb!.put(key, EMPTY))
     })
     return committed.length === 1 ? committed[0]! : Promise.all(committed)
   }
@@ -477,14 +520,15 @@ export class LmdbEngine implements Engine {
     if (!this.#db.removeSync(keyBytes)) return false
     if (this.partitionIndex !== undefined) {
       const partition = partitionOfChecked(this.partitionIndex, keyBytes.toString('utf8'))
-      this.#db.removeSync(indexKey(partition, keyBytes))
+      this.#indexDb!.removeSync(indexKey(partition, keyBytes))
     }
     return true
   }
 
   *#partitionEntries(start: Bytes, end: Bytes | undefined): Generator<RawScanEntry> {
-    for (const indexEntryKey of this.#db.getKeys(end === undefined ? { start } : { start, end })) {
-      const keyBytes = indexEntryKey.subarray(3)
+    const indexDb = this.#indexDb!
+    for (const indexEntryKey of indexDb.getKeys(end === undefined ? { start } : { start, end })) {
+      const keyBytes = indexEntryKey.subarray(INDEX_KEY_HEADER_BYTES)
       const value = this.#db.get(keyBytes)
       if (value === undefined) continue // unreachable while the index is kept in step
       const keyText = keyBytes.toString('utf8')
@@ -494,33 +538,72 @@ export class LmdbEngine implements Engine {
 
   /**
    * Makes the stored index match the options: nothing to do when the stored settings equal
-   * them; otherwise the settings entry is removed first, the old entries next, the new entries
-   * are built, and the settings are written last, so a crash at any point leaves no settings
-   * entry and the next open starts over.
+   * them; otherwise the settings entry is removed first, the old entries next (the index
+   * database's, and a store of the old layout's `[0xFF]` entries in the root database), the new
+   * entries are built, and the settings are written last, so a crash at any point leaves no
+   * settings entry and the next open starts over. Without an index, a stored index database is
+   * deleted from the environment.
    */
   async #reconcileIndex(): Promise<void> {
-    const stored = this.#db.get(INDEX_META_KEY)
     const wanted = this.partitionIndex === undefined ? undefined : indexMeta(this.partitionIndex)
-    if (stored === undefined && wanted === undefined) return
-    if (stored !== undefined && wanted !== undefined && stored.equals(wanted)) return
-    await this.#db.transaction(() => this.#db.removeSync(INDEX_META_KEY))
-    // Bounded: each round removes up to a batch of the finite set of index entries.
+    const hasIndexDb = this.#db.get(INDEX_DB_ENTRY_KEY_BYTES) !== undefined
+    const existing = hasIndexDb ? this.#openIndexDb() : undefined
+    const stored = existing?.get(INDEX_META_KEY)
+    const hasOldLayout = this.#db.get(OLD_INDEX_META_KEY) !== undefined
+    if (wanted !== undefined && stored !== undefined && stored.equals(wanted) && !hasOldLayout) {
+      this.#indexDb = existing
+      return
+    }
+    if (hasOldLayout) {
+      await this.#db.transaction(() => this.#db.removeSync(OLD_INDEX_META_KEY))
+    }
+    await this.#removeOldLayoutIndex()
+    if (existing !== undefined) {
+      // Emptied (deleted, without an index) in one transaction, settings included: LMDB frees a
+      // database's pages without visiting its entries.
+      if (wanted === undefined) await existing.drop()
+      else await existing.clearAsync()
+    }
+    if (wanted === undefined || this.partitionIndex === undefined) return
+    const indexDb = existing ?? this.#openIndexDb()
+    this.#indexDb = indexDb
+    await this.#buildIndex(this.partitionIndex, indexDb)
+    await indexDb.transaction(() => indexDb.putSync(INDEX_META_KEY, wanted))
+  }
+
+  #openIndexDb(): Database<Bytes, Bytes> {
+    try {
+      return this.#db.openDB<Bytes, Bytes>({
+        name: INDEX_DB_NAME,
+        keyEncoding: 'binary',
+        encoding: 'binary',
+      })
+    } catch (error) {
+      // Only a record stored under the index database's entry key (1977 bytes, which only an
+      // engine without an index accepts) can be in its place.
+      throw new Error(
+        `cannot open the partition index: the store holds a ${INDEX_DB_ENTRY_KEY_BYTES.length}-byte ` +
+          'key longer than an indexed store accepts, written without an index; delete it first',
+        { cause: error },
+      )
+    }
+  }
+
+  // The old layout kept the index in the root database under `[0xFF]` keys.
+  async #removeOldLayoutIndex(): Promise<void> {
+    const start = Buffer.from([OLD_INDEX_TAG])
+    // Bounded: each round removes up to a batch of the finite set of old index entries.
     for (;;) {
       const removed = await this.#db.transaction(() => {
-        const keys = [
-          ...this.#db.getKeys({ start: Buffer.from([INDEX_TAG]), limit: INDEX_REBUILD_BATCH }),
-        ]
+        const keys = [...this.#db.getKeys({ start, limit: INDEX_REBUILD_BATCH })]
         for (const key of keys) this.#db.removeSync(key)
         return keys.length
       })
       if (removed < INDEX_REBUILD_BATCH) break
     }
-    if (wanted === undefined || this.partitionIndex === undefined) return
-    await this.#buildIndex(this.partitionIndex)
-    await this.#db.transaction(() => this.#db.putSync(INDEX_META_KEY, wanted))
   }
 
-  async #buildIndex(index: PartitionIndexOptions): Promise<void> {
+  async #buildIndex(index: PartitionIndexOptions, indexDb: Database<Bytes, Bytes>): Promise<void> {
     let start: Bytes = EMPTY
     // Bounded: every round advances `start` past a batch of the finite set of data keys.
     for (;;) {
@@ -530,8 +613,9 @@ export class LmdbEngine implements Engine {
       if (keys.length === 0) return
       await this.#db.transaction(() => {
         for (const keyBytes of keys) {
+          if (isIndexDbEntry(keyBytes)) continue
           const partition = partitionOfChecked(index, keyBytes.toString('utf8'))
-          this.#db.putSync(indexKey(partition, keyBytes), EMPTY)
+          indexDb.putSync(indexKey(partition, keyBytes), EMPTY)
         }
       })
       if (keys.length < INDEX_REBUILD_BATCH) return
@@ -557,6 +641,7 @@ export class LmdbEngine implements Engine {
       startKey === undefined ? { end: DATA_END } : { start: startKey, end: DATA_END },
     )
     for (const { key, value } of range) {
+      if (this.#indexDb !== undefined && isIndexDbEntry(key)) continue
       const keyText = key.toString('utf8')
       yield { key: keyText, record: decodeLater(value, keyText) }
     }

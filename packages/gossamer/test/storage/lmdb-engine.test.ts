@@ -166,4 +166,78 @@ describe('storage: LmdbEngine partition index across reopens', () => {
     assert.equal(engine.scan({ limit: 1000, includeDead: true, nowMs }).entries.length, keys.length)
     await engine.close()
   })
+  it('moves an index of the old layout (root [0xFF] keys) into its own database', async () => {
+    const path = await tempDir()
+    // The layout before: records and `[0xFF][u16 partition][key]` entries in the root database,
+    // settings `[0xFE]partition-index` = u32 partitionCount, u32 hashVersion (no layout byte).
+    const raw = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+    const partitionOf = TEST_INDEX_OF(7)
+    await raw.transaction(() => {
+      for (const key of keys) {
+        const keyBytes = Buffer.from(key)
+        raw.putSync(keyBytes, Buffer.from(encodeRecord({ version, value: new Uint8Array([1]) })))
+        const p = partitionOf(key)
+        raw.putSync(
+          Buffer.concat([Buffer.from([0xff, p >>> 8, p & 0xff]), keyBytes]),
+          Buffer.alloc(0),
+        )
+      }
+      const meta = Buffer.alloc(8)
+      meta.writeUInt32BE(7, 0)
+      meta.writeUInt32BE(1, 4)
+      raw.putSync(Buffer.concat([Buffer.from([0xfe]), Buffer.from('partition-index')]), meta)
+    })
+    await raw.close()
+    let engine = await LmdbEngine.open({
+      path,
+      durability: 'relaxed',
+      partitionIndex: { partitionCount: 7, partitionOf },
+    })
+    assert.deepEqual(byPartition(engine, 7), expected(7))
+    assert.equal(engine.stats().keyCount, keys.length)
+    assert.equal(engine.scan({ limit: 1000, includeDead: true, nowMs }).entries.length, keys.length)
+    await engine.close()
+    const check = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+    assert.equal([...check.getKeys({ start: Buffer.from([0xff]) })].length, 0, 'old entries gone')
+    await check.close()
+    // Reopened with the same settings: the index is kept as it is.
+    engine = await LmdbEngine.open({
+      path,
+      durability: 'relaxed',
+      partitionIndex: { partitionCount: 7, partitionOf },
+    })
+    assert.deepEqual(byPartition(engine, 7), expected(7))
+    await engine.close()
+  })
+
+  it("keeps the records' tree the shape it has without an index", async () => {
+    // Keys written in order (a preload, time-ordered ids) are appended at the end of the
+    // records; with the index in the root database right after them, LMDB split the branch pages
+    // above them in the middle, about doubling the branch pages every commit copies.
+    const shape = async (
+      partitionIndex: { partitionCount: number; partitionOf: (key: string) => number } | undefined,
+    ) => {
+      const path = await tempDir()
+      const engine = await LmdbEngine.open({ path, durability: 'relaxed', partitionIndex })
+      const ordered = Array.from({ length: 20_000 }, (_, i) => `key-${String(i).padStart(6, '0')}`)
+      for (let i = 0; i < ordered.length; i += 25) {
+        await engine.writeBatch(
+          ordered
+            .slice(i, i + 25)
+            .map((key) => ({ key, record: { version, value: new Uint8Array(100) } })),
+        )
+      }
+      await engine.close()
+      const root = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+      const stats = root.getStats() as { treeBranchPageCount: number; treeLeafPageCount: number }
+      await root.close()
+      return { branches: stats.treeBranchPageCount, leaves: stats.treeLeafPageCount }
+    }
+    const without = await shape(undefined)
+    const withIndex = await shape({
+      partitionCount: 64,
+      partitionOf: (key) => Number(key.slice(4)) % 64,
+    })
+    assert.deepEqual(withIndex, without)
+  })
 })
