@@ -170,7 +170,9 @@ function indexMeta(index: PartitionIndexOptions): Buffer {
 
 /** True for a key of the root database that is not a record: the index database's entry. */
 function isIndexDbEntry(keyBytes: Bytes): boolean {
-  return keyBytes.length === INDEX_DB_ENTRY_KEY_BYTES.length && keyBytes.equals(INDEX_DB_ENTRY_KEY_BYTES)
+  return (
+    keyBytes.length === INDEX_DB_ENTRY_KEY_BYTES.length && keyBytes.equals(INDEX_DB_ENTRY_KEY_BYTES)
+  )
 }
 
 type Bytes = Buffer
@@ -550,7 +552,7 @@ export class LmdbEngine implements Engine {
     const existing = hasIndexDb ? this.#openIndexDb() : undefined
     const stored = existing?.get(INDEX_META_KEY)
     const hasOldLayout = this.#db.get(OLD_INDEX_META_KEY) !== undefined
-    if (wanted !== undefined && stored !== undefined && stored.equals(wanted) && !hasOldLayout) {
+    if (wanted !== undefined && stored?.equals(wanted) === true && !hasOldLayout) {
       this.#indexDb = existing
       return
     }
