@@ -28,8 +28,10 @@
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
  *   after having been removed) streams its partitions in; one restarting on its data plans
  *   from its persisted ownership set (`ownersBeforeStart`). Receivers stream from the leaving
- *   owners too (`holders`), then from the other owners (`owners`), and a source whose copy may
- *   be incomplete says so on its pages (`handoffSourceIsPartial`);
+ *   owners too (`holders`), then from the other owners (`owners`), a source whose copy may
+ *   be incomplete says so on its pages (`handoffSourceIsPartial`), and a source that places
+ *   the partition on other replicas than the receiver refuses (the hand-off fence,
+ *   `handoffSourceRefusal`), the receiver then pushing/pulling ownership state with it;
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
  *   `leaveTimeoutMs`) until every outbound hand-off is done and every hint delivered, mark
  *   `removed`, leave memberlist, stop.
@@ -655,8 +657,12 @@ export class SimNode {
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
         this.#runRebalance(this.rebalance.onBatch(out.to, batch, this.wallMs()))
       },
-      onFailure: () => {
-        if (out.message.type === 'handoff-request') this.rebalance.onFailure(out.to)
+      onFailure: (_why, answered) => {
+        if (out.message.type !== 'handoff-request') return
+        this.rebalance.onFailure(out.to)
+        // As the driver: a source that refused (not joined, or on another view of the
+        // partition's replicas) and this node push/pull ownership state now.
+        if (answered === true) this.#syncOwnershipWith([out.to])
       },
     })
   }
@@ -949,11 +955,17 @@ export class SimNode {
     const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.wallMs(), deadlineMs })
     if (delayMs === undefined) return undefined
     this.stats.refusalRetries++
-    // Off with the reconnect, as the runtime's.
-    if (this.#world.options.reconnectIntervalMs <= 0) return delayMs
+    this.#syncOwnershipWith(replicas)
+    return delayMs
+  }
+
+  // `Membership.syncWith`: push/pull ownership state with the live nodes of `nodes`, each at
+  // most once a second; off with the reconnect, as the runtime's.
+  #syncOwnershipWith(nodes: readonly string[]): void {
+    if (this.#world.options.reconnectIntervalMs <= 0) return
     const targets = ownershipSyncTargets({
       self: this.name,
-      candidates: replicas,
+      candidates: nodes,
       isLive: this.isReachable,
       lastSyncMs: this.#lastSyncMs,
       nowMs: this.#world.queue.nowMs,
@@ -962,7 +974,6 @@ export class SimNode {
       this.core.join(targets.map((node) => this.#world.addressOf(node)))
       this.afterCall()
     }
-    return delayMs
   }
 
   #lastSyncMs = new Map<string, number>()
@@ -1159,10 +1170,11 @@ export class SimNode {
         break
       }
       case 'handoff-request': {
-        // As the driver: a node that does not know what it holds serves no pages, and one
+        // As the driver: a node that does not know what it holds, or that places the partition
+        // on other replicas than the receiver (the hand-off fence), serves no pages, and one
         // whose copy may be incomplete says so on every page.
         const holding = this.#holdingOf(message.partition)
-        const refusal = handoffSourceRefusal(holding)
+        const refusal = handoffSourceRefusal(holding, message.replicas)
         if (refusal !== undefined) {
           respond.fail(`handoff-request refused: ${refusal}`)
           break

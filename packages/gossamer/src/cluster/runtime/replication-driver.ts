@@ -116,7 +116,8 @@ export interface ReplicationDriverComponents {
   readonly onStorageFailure?: ((error: unknown) => void) | undefined
   /**
    * Exchanges ownership state with these nodes now (memberlist push/pull): called before a
-   * request they refused is retried (`refusalRetryDelayMs`).
+   * request they refused is retried (`refusalRetryDelayMs`), and when a hand-off source refuses
+   * a `handoff-request` (`handoffSourceRefusal`).
    */
   readonly syncOwnership?: ((nodes: readonly string[]) => void) | undefined
 }
@@ -729,10 +730,12 @@ export class ReplicationDriver {
         return step.send.find((out) => out.to === from)?.message
       }
       case 'handoff-request': {
-        // A node that does not know what it holds serves no pages (`handoffSourceRefusal`),
-        // and one whose copy may be incomplete says so on every page (`handoffSourceIsPartial`).
+        // A node that does not know what it holds, or that places the partition on other
+        // replicas than the receiver (the hand-off fence), serves no pages
+        // (`handoffSourceRefusal`), and one whose copy may be incomplete says so on every page
+        // (`handoffSourceIsPartial`).
         const holding = this.#holdingOf(message.partition)
-        const refusal = handoffSourceRefusal(holding)
+        const refusal = handoffSourceRefusal(holding, message.replicas)
         if (refusal !== undefined) {
           throw new Error(`handoff-request for partition ${message.partition} refused: ${refusal}`)
         }
@@ -1347,8 +1350,16 @@ export class ReplicationDriver {
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
         this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
       },
-      () => {
-        if (out.message.type === 'handoff-request') this.#rebalance.onFailure(out.to)
+      (error) => {
+        if (out.message.type !== 'handoff-request') return
+        this.#rebalance.onFailure(out.to)
+        // A source that refused (`handoffSourceRefusal`: not joined yet, or on another view of
+        // the partition's replicas) and this node exchange ownership state now, so the one that
+        // is behind learns the other's view before the request is asked again, instead of at the
+        // next push/pull (up to 30 s, past the old replicas' drain wait).
+        if (error instanceof RpcError && error.code === RPC_ERROR_CODES.remote) {
+          this.#c.syncOwnership?.([out.to])
+        }
       },
     )
   }
