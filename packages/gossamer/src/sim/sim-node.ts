@@ -76,6 +76,7 @@ import { HintedHandoff, type HintWrite, MemoryHintStore } from '../replication/h
 import type {
   AfterPersist,
   GetMessage,
+  HandoffRequestMessage,
   KeyedRecord,
   Outgoing,
   PutMessage,
@@ -248,6 +249,10 @@ export class SimNode {
   #persistedOwners: readonly string[] | undefined
   #rejoinedAfterRemoval = false
   readonly #handOffSinceMs = new Map<number, number>()
+  // Hand-off requests waiting for the writes this node took before it applied its current
+  // placement to commit (`#barrierAfterPlacement`); undefined when nothing waits for a commit.
+  #placementCommit: Array<() => void> | undefined
+  #placementGeneration = 0
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
   #onGone: (() => void) | undefined
@@ -376,6 +381,7 @@ export class SimNode {
     this.#inFlightBatch = []
     this.#nextBatch = []
     this.#isDiskBusy = false
+    this.#placementCommit = undefined
     this.#gossipTickAtMs = undefined
     this.#writes = new Map()
     this.#reads = new Map()
@@ -570,6 +576,7 @@ export class SimNode {
 
   /** The driver's `applyPlacement`: anti-entropy partitions, then the rebalance plan. */
   #applyPlacement(next: Placement, previous: Placement | undefined): void {
+    this.#barrierAfterPlacement()
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
       const replicas = next.preferenceList(partition)
@@ -597,6 +604,29 @@ export class SimNode {
         holders: namesInState(this.ownership, 'leaving'),
         owners: next.owners,
       }),
+    )
+  }
+
+  /**
+   * The driver's placement barrier: hand-off pages are served only once every write this node
+   * took before it applied the placement now in force has committed. A replica put decided under
+   * the older placement (from a coordinator on the old view, before this node learnt the change)
+   * may still be committing when the first page is read; the pass would miss it, and the put is
+   * acknowledged once it commits (the hand-off fence passes by then). A no-op commit queued now
+   * completes after every write queued before it (batches commit in order).
+   */
+  #barrierAfterPlacement(): void {
+    if (this.#inFlightBatch.length + this.#nextBatch.length === 0) return
+    const generation = ++this.#placementGeneration
+    this.#placementCommit ??= []
+    this.#commit(
+      () => {},
+      () => {
+        if (generation !== this.#placementGeneration) return // a later placement's barrier
+        const waiting = this.#placementCommit ?? []
+        this.#placementCommit = undefined
+        for (const serve of waiting) serve()
+      },
     )
   }
 
@@ -831,6 +861,7 @@ export class SimNode {
     this.#inFlightBatch = []
     this.#nextBatch = []
     this.#isDiskBusy = false
+    this.#placementCommit = undefined
     this.isUp = false
     this.joined = false
     this.isLeaving = false
@@ -928,6 +959,8 @@ export class SimNode {
       isReachable: this.isReachable,
       hlc: this.hlc,
       version,
+      // A retry follows an unknown outcome: no 412 after it (swarm seed 5096).
+      earlierAttemptMayHaveApplied: retries > 0,
       nowMs: this.wallMs(),
       deadlineMs,
     })
@@ -1169,26 +1202,12 @@ export class SimNode {
         this.#persistAll(step.persist, () => respond.reply(reply))
         break
       }
-      case 'handoff-request': {
-        // As the driver: a node that does not know what it holds, or that places the partition
-        // on other replicas than the receiver (the hand-off fence), serves no pages, and one
-        // whose copy may be incomplete says so on every page.
-        const holding = this.#holdingOf(message.partition)
-        const refusal = handoffSourceRefusal(holding, message.replicas)
-        if (refusal !== undefined) {
-          respond.fail(`handoff-request refused: ${refusal}`)
-          break
-        }
-        const answer = answerHandoffRequest({
-          store: this.#partitions.reader(message.partition, this.engine),
-          request: message,
-          partitionOf: (key) => this.placement.partitionOf(key),
-          nowMs: this.wallMs(),
-          partial: handoffSourceIsPartial(holding),
-        })
-        respond.reply(answer)
+      case 'handoff-request':
+        // As the driver: after the writes taken under an earlier placement have committed.
+        if (this.#placementCommit !== undefined) {
+          this.#placementCommit.push(() => this.#serveHandoff(message, respond))
+        } else this.#serveHandoff(message, respond)
         break
-      }
       case 'handoff-done':
         this.#runRebalance(this.rebalance.onHandoffDone(from, message))
         respond.reply(undefined)
@@ -1196,6 +1215,26 @@ export class SimNode {
       default:
         respond.reply(undefined) // replies never arrive as requests
     }
+  }
+
+  // As the driver: a node that does not know what it holds, or that places the partition on
+  // other replicas than the receiver (the hand-off fence), serves no pages, and one whose copy
+  // may be incomplete says so on every page.
+  #serveHandoff(message: HandoffRequestMessage, respond: Responder): void {
+    const holding = this.#holdingOf(message.partition)
+    const refusal = handoffSourceRefusal(holding, message.replicas)
+    if (refusal !== undefined) {
+      respond.fail(`handoff-request refused: ${refusal}`)
+      return
+    }
+    const answer = answerHandoffRequest({
+      store: this.#partitions.reader(message.partition, this.engine),
+      request: message,
+      partitionOf: (key) => this.placement.partitionOf(key),
+      nowMs: this.wallMs(),
+      partial: handoffSourceIsPartial(holding),
+    })
+    respond.reply(answer)
   }
 
   /**

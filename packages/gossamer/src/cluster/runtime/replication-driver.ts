@@ -250,6 +250,13 @@ export class ReplicationDriver {
   readonly #handoffTokensPerTick: number
   readonly #handoffTokensMax: number
   readonly #handoffWaiting = new Map<number, Outgoing>()
+  // The last write handed to the engine (`#persist`). The engine commits its writes in the order
+  // they were handed to it (lmdb-js commits its asynchronous write blocks in order), so once
+  // this one settles, every earlier one has.
+  #lastWrite: Promise<unknown> = Promise.resolve()
+  // Settles once every write this node handed the engine before it applied the placement now
+  // in force has settled (`applyPlacement`): hand-off pages wait for it (`#writesBeforePlacement`).
+  #placementWrites: Promise<unknown> = Promise.resolve()
   #isClosed = false
 
   private constructor(
@@ -395,6 +402,10 @@ export class ReplicationDriver {
     holders: readonly string[] = [],
   ): void {
     this.#placement = next
+    this.#placementWrites = this.#lastWrite.then(
+      () => {},
+      () => {},
+    )
     const self = this.#c.self
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
@@ -479,6 +490,8 @@ export class ReplicationDriver {
       isReachable: this.#c.isReachable,
       hlc: this.#c.hlc,
       version,
+      // A retry follows an unknown outcome: no 412 after it (swarm seed 5096).
+      earlierAttemptMayHaveApplied: retries > 0,
       nowMs: this.#c.nowMs(),
       deadlineMs,
     })
@@ -730,6 +743,7 @@ export class ReplicationDriver {
         return step.send.find((out) => out.to === from)?.message
       }
       case 'handoff-request': {
+        await this.#writesBeforePlacement()
         // A node that does not know what it holds, or that places the partition on other
         // replicas than the receiver (the hand-off fence), serves no pages
         // (`handoffSourceRefusal`), and one whose copy may be incomplete says so on every page
@@ -743,7 +757,7 @@ export class ReplicationDriver {
           store: this.#index.reader(message.partition, this.#c.engine),
           request: message,
           partitionOf: (key) => this.#c.placement().partitionOf(key),
-          nowMs,
+          nowMs: this.#c.nowMs(),
           partial: handoffSourceIsPartial(holding),
         })
       }
@@ -1014,11 +1028,27 @@ export class ReplicationDriver {
     for (const step of steps) await this.#persist(step.entries)
   }
 
+  // Waits until every write this node took before it applied the placement now in force is
+  // durable (again, if the placement changed meanwhile). A replica put decided under an older
+  // placement (from a coordinator on the old view, before this node learnt the change) may
+  // still be committing when a receiver asks for its first page: the page would miss it, and the
+  // put is acknowledged once it commits, while the hand-off fence already lets this node serve.
+  async #writesBeforePlacement(): Promise<void> {
+    let barrier = this.#placementWrites
+    await barrier
+    while (barrier !== this.#placementWrites) {
+      barrier = this.#placementWrites
+      await barrier
+    }
+  }
+
   async #persist(entries: readonly WriteEntry[]): Promise<readonly WriteOutcome[]> {
     if (entries.length === 0) return []
     for (const entry of entries) this.#index.add(entry.key)
     try {
-      return await this.#c.engine.writeBatch(entries)
+      const written = this.#c.engine.writeBatch(entries)
+      this.#lastWrite = written
+      return await written
     } catch (error) {
       this.#c.onStorageFailure?.(error)
       throw error
