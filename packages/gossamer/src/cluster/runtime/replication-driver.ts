@@ -684,7 +684,9 @@ export class ReplicationDriver {
       // single-replica PUT: docs/performance.md).
       const local = new LocalWrite(requestId, deadlineMs, version, this.#c.self, resolve)
       this.#writes.set(requestId, local)
-      this.#c.engine.write({ key: input.key, record, condition: input.condition }).then(
+      const written = this.#c.engine.write({ key: input.key, record, condition: input.condition })
+      this.#lastWrite = written // hand-off pages wait for it after a placement change
+      written.then(
         (outcome) => {
           this.#writes.delete(requestId)
           this.#complete(local, localWriteResult(outcome, version, this.#localAcked))
