@@ -73,7 +73,14 @@
  *   reachable, `GOSSAMER_ERR_QUORUM_NOT_REACHED`).
  * Before this rule a 412 went out as soon as W was out of reach, while a replica whose
  * condition held could still apply the put, which LWW then spread (whole-cluster simulator,
- * seed cond-3: a "definitely failed" put became visible).
+ * seed cond-3: a "definitely failed" put became visible). The puts of earlier attempts count
+ * too: a write coordinated again after an unknown outcome (`refusalRetryDelayMs`,
+ * `WriteRequest.earlierAttemptMayHaveApplied`) never answers 412, since the first attempt may
+ * have been applied on a replica the retry does not reach, or stored as a hint that is
+ * delivered later (whole-cluster simulator, swarm seed 5096: the retry of an If-None-Match put
+ * was rejected or refused by every replica, while the first attempt, an unknown outcome, had
+ * left its copy for the refusing replica on a fallback as a hint, which was delivered and won
+ * by last-writer-wins).
  *
  * Fallbacks cannot check a condition (they hold hints, not the key's data), so for a
  * conditional write the hinted copies are deferred: a slot whose replica is unreachable (or
@@ -153,6 +160,14 @@ export interface WriteRequest extends Targets {
    * same record, so replicas that took the first attempt answer `stale`, an ack. @default hlc.now()
    */
   readonly version?: Version | undefined
+  /**
+   * An earlier attempt of this write failed with an unknown outcome (every retry follows one:
+   * `refusalRetryDelayMs`), so it may have been applied somewhere: on a replica this attempt does
+   * not reach, or as a hint a fallback stores and delivers later without the condition. A 412
+   * is then never certain, and this attempt answers an unknown outcome in its place (see the
+   * file header). @default false
+   */
+  readonly earlierAttemptMayHaveApplied?: boolean | undefined
   readonly nowMs: number
   /** The request fails with GOSSAMER_ERR_TIMEOUT when W acks have not arrived by then. */
   readonly deadlineMs: number
@@ -397,8 +412,11 @@ export class WriteCoordinator {
     )
       return undefined
     // W is out of reach (or the deadline passed). A 412 says nothing was written: only when
-    // every put sent was answered "not applied" and a replica rejected the condition.
-    const maybeApplied = this.#slots.some((slot) => slot.maybeApplied)
+    // every put sent was answered "not applied" and a replica rejected the condition, by this
+    // attempt and by every earlier one.
+    const maybeApplied =
+      this.#request.earlierAttemptMayHaveApplied === true ||
+      this.#slots.some((slot) => slot.maybeApplied)
     const rejected = this.#slots.some((slot) => slot.status === 'rejected')
     const awaited = this.#slots.some((slot) => slot.status === 'pending')
     // Nothing may have been applied yet, but puts are awaited: wait for them when they can

@@ -182,6 +182,15 @@ export interface HandoffRequestMessage {
   readonly partition: number
   readonly after?: string | undefined
   readonly limit: number
+  /**
+   * The hand-off fence: the partition's replicas in the receiver's applied placement (the
+   * newest placement it has applied when it sends the request, not the one its transfer was
+   * planned under). A source whose applied placement gives the partition other replicas refuses
+   * instead of serving pages (`replica.ts` `handoffSourceRefusal`), so a pass counts only from a
+   * source that knows the placement the receiver streams for, and that refuses the older
+   * placement's puts from then on. Absent: nothing is checked.
+   */
+  readonly replicas?: readonly string[] | undefined
 }
 
 /** Old owner → new owner: one page of a partition; `cursor` absent means the stream is done. */

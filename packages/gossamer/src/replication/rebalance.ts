@@ -38,6 +38,16 @@
  * or other owner that is unreachable is waited for `requestTimeoutMs` first, an old replica for
  * as long as it takes (whole-cluster simulator, swarm seed 18135).
  *
+ * Every request carries the partition's replicas in the placement the receiver applies now (the
+ * hand-off fence, `HandoffRequestMessage.replicas`), and a source whose applied placement gives
+ * the partition other replicas refuses (`replica.ts` `handoffSourceRefusal`): a pass counts only
+ * from a source that knows the change, and such an old replica refuses the old placement's puts
+ * from then on, so a finished receiver cannot miss a write a quorum of old replicas on the old
+ * view acknowledged after their passes. A refusal is a failure (`onFailure`), never an answer:
+ * the refused source is asked again in its turn, counts no pass, and does not let the receiver
+ * settle for the union; the drivers push/pull ownership state with it, so whichever side is
+ * behind learns the other's view.
+ *
  * After the last pass the receiver tells the dropping old replicas and the leaving holders
  * (`handoff-done`); an old replica drops a partition
  * only when every receiver of that partition has said so — so while a receiver is still
@@ -278,6 +288,10 @@ export class Rebalance {
   #nextTransferId = 1
   // The reachability view of the last tick: lets a finished transfer start the next one at once.
   #isReachable: (node: string) => boolean = () => true
+  // The hand-off fence of every request (`HandoffRequestMessage.replicas`): the new replicas of
+  // the last plan applied (`applyPlan`'s `newReplicas`), i.e. the partition's replicas in the
+  // placement this node applies now, whichever plan its transfer began under.
+  #fenceOf: ((partition: number) => readonly string[]) | undefined
 
   constructor(input: { self: string; config?: Partial<RebalanceConfig> | undefined }) {
     this.self = input.self
@@ -296,7 +310,9 @@ export class Rebalance {
        * The new replicas of each partition. When given, partitions this node is still handing
        * off under an EARLIER plan re-target their wait: receivers that are no longer replicas
        * are forgotten (they stopped streaming) and this plan's receivers are awaited instead,
-       * so an old replica is never left waiting for a node that will not report.
+       * so an old replica is never left waiting for a node that will not report. Every
+       * `handoff-request` sent from now on carries them as its fence
+       * (`HandoffRequestMessage.replicas`; absent when not given).
        */
       readonly newReplicas?: ((partition: number) => readonly string[]) | undefined
       /**
@@ -330,6 +346,10 @@ export class Rebalance {
   ): RebalanceStep {
     const holders = (options.holders ?? []).filter((node) => node !== this.self)
     const others = (options.owners ?? []).filter((node) => node !== this.self)
+    // Requests from now on carry this plan's replica sets (a transfer that goes on under this
+    // plan streams for the placement applied now: a source still on the one its transfer began
+    // under refuses, and learns the change from this node's ownership sync).
+    this.#fenceOf = options.newReplicas
     const wanted = new Map<number, PartitionMove>()
     for (const move of plan.moves) if (move.to === this.self) wanted.set(move.partition, move)
     const dropsHere = new Set(
@@ -669,7 +689,11 @@ export class Rebalance {
     return { send: [], persist: [], drop: [partition] }
   }
 
-  /** The transport failed a request to `from`: the next tick switches source. */
+  /**
+   * The transport failed a request to `from`, or `from` refused it (`handoffSourceRefusal`): the
+   * next tick switches source. Not an answer: `from` delivered no pass, is asked again in its
+   * turn, and an old replica of the plan that refuses is waited for as one that is silent.
+   */
   onFailure(from: string): void {
     for (const transfer of this.#inbound.values()) {
       if (transfer.state === 'receiving' && !transfer.isComplete && transfer.source === from) {
@@ -762,12 +786,14 @@ export class Rebalance {
 
   #request(transfer: Inbound, to: string): Outgoing {
     if (transfer.after === undefined) transfer.passPartial = false // a new pass starts
+    const replicas = this.#fenceOf?.(transfer.partition)
     const message: HandoffRequestMessage = {
       type: 'handoff-request',
       transferId: transfer.transferId,
       partition: transfer.partition,
       after: transfer.after,
       limit: this.config.batchLimit,
+      ...(replicas === undefined ? {} : { replicas }),
     }
     return { to, message }
   }

@@ -113,19 +113,29 @@ export function partitionRefusal(view: PartitionHolding): string | undefined {
  * n1 refuses n2's put, which fails (an honest unknown outcome) instead of being acknowledged
  * by a quorum the new placement's reads do not meet. A coordinator behind the others gets
  * refusals, not a quorum, until it learns the change. (Writes a node took under its old view
- * before it learned the change reach the new replicas through the hand-off, which streams
- * from sources that are not fenced yet: docs/simulation.md, "Open findings".) Pure.
+ * before it learned the change reach the new replicas through the hand-off, whose sources
+ * serve pages only once they agree with the receiver on the partition's replicas:
+ * `handoffSourceRefusal`.) Pure.
  */
 export function placementFenceRefusal(
   view: PartitionHolding,
   coordinatorReplicas: readonly string[] | undefined,
 ): string | undefined {
-  if (coordinatorReplicas === undefined || view.replicas === undefined) return undefined
+  return fenceAgrees(view, coordinatorReplicas)
+    ? undefined
+    : 'the coordinator places the partition on other replicas'
+}
+
+/**
+ * The placement fence's one comparison, for coordinators' requests (`placementFenceRefusal`) and
+ * hand-off requests (`handoffSourceRefusal`): true when `replicas` is absent, when no placement
+ * is applied here, or when it names the same replicas as this node's applied placement gives
+ * the partition, as a set.
+ */
+function fenceAgrees(view: PartitionHolding, replicas: readonly string[] | undefined): boolean {
+  if (replicas === undefined || view.replicas === undefined) return true
   const own = view.replicas
-  const same =
-    own.length === coordinatorReplicas.length &&
-    coordinatorReplicas.every((node) => own.includes(node))
-  return same ? undefined : 'the coordinator places the partition on other replicas'
+  return own.length === replicas.length && replicas.every((node) => own.includes(node))
 }
 
 /**
@@ -150,18 +160,43 @@ export function isNewReplicaStreamingIn(view: PartitionHolding): boolean {
 
 /**
  * Why this node must not serve a `handoff-request` for a partition (answer its pages as a
- * source), or undefined when it may. A node that has not applied any placement yet (booted,
- * not joined) cannot know what it holds: after a leave, or a removal, it dropped its partitions
- * (or kept a stale leftover of one), and it answered a receiver's requests with what its store
- * happened to hold. Its last page, empty or stale, counted as a full pass from an old replica,
- * so a receiver could report the hand-off done without a copy of a write a quorum of the old
- * replicas held (whole-cluster simulator, swarm seed 8093: three leavers rejoined as the new
- * replicas of a partition; one streamed it from two of the others, both still unjoined with the
- * partition dropped, and an acknowledged w=all put was lost). Refused, the receiver switches to
- * the next source (`Rebalance.onFailure`); the refusing node answers once it has joined. Pure.
+ * source), or undefined when it may. `receiverReplicas` is the request's hand-off fence
+ * (`HandoffRequestMessage.replicas`): the partition's replicas in the receiver's applied
+ * placement.
+ *
+ * - A node that has not applied any placement yet (booted, not joined) cannot know what it
+ *   holds: after a leave, or a removal, it dropped its partitions (or kept a stale leftover of
+ *   one), and it answered a receiver's requests with what its store happened to hold. Its last
+ *   page, empty or stale, counted as a full pass from an old replica, so a receiver could report
+ *   the hand-off done without a copy of a write a quorum of the old replicas held
+ *   (whole-cluster simulator, swarm seed 8093: three leavers rejoined as the new replicas of a
+ *   partition; one streamed it from two of the others, both still unjoined with the partition
+ *   dropped, and an acknowledged w=all put was lost). It answers once it has joined.
+ * - A node whose applied placement gives the partition other replicas than the receiver's (the
+ *   same comparison as `placementFenceRefusal`) has not heard of the change the receiver streams
+ *   for (or the receiver has not heard of a later one). A stale old replica used to serve its
+ *   pages, the pass counted, and it then went on acknowledging puts of coordinators on its old
+ *   view together with another stale old replica: writes the finished receiver never saw, so
+ *   quorum reads under the old and the new placement missed each other (docs/simulation.md,
+ *   "Quorums under different placement views"). Once its placement agrees, an old replica hands
+ *   the partition off and refuses the old view's puts and gets (`partitionRefusal`,
+ *   `placementFenceRefusal`): every pass a receiver counts comes from a source that no longer
+ *   takes writes under the placement before the change, so a read quorum of complete passes
+ *   leaves no write quorum of the old replicas on the old view. The receiver's driver pushes
+ *   and pulls ownership state with the refusing node, so whichever of the two is behind learns
+ *   the other's view, and asks again later.
+ *
+ * Refused, the receiver counts no pass from this node (`Rebalance.onFailure`: a refusal is not
+ * an answer) and switches to its next source. Pure.
  */
-export function handoffSourceRefusal(view: PartitionHolding): string | undefined {
+export function handoffSourceRefusal(
+  view: PartitionHolding,
+  receiverReplicas?: readonly string[] | undefined,
+): string | undefined {
   if (view.replicas === undefined) return 'no placement applied yet'
+  if (!fenceAgrees(view, receiverReplicas)) {
+    return 'the receiver places the partition on other replicas'
+  }
   return undefined
 }
 

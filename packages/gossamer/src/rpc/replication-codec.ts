@@ -236,7 +236,8 @@ function readHash(r: PayloadReader): string {
   return r.u32().toString(16).padStart(8, '0') + r.u32().toString(16).padStart(8, '0')
 }
 
-// The placement fence of a put or get (`PutMessage.replicas`): absent, or a list of node names.
+// The placement fence of a put or get (`PutMessage.replicas`) and the hand-off fence of a
+// handoff-request (`HandoffRequestMessage.replicas`): absent, or a list of node names.
 function writeFence(w: PayloadWriter, replicas: readonly string[] | undefined): void {
   w.u8(replicas === undefined ? 0 : 1)
   if (replicas !== undefined) writeList(w, replicas, (w, name) => w.string(name))
@@ -467,15 +468,23 @@ const handoffRequest: Codec<HandoffRequestMessage> = {
     w.u32(m.partition)
     writeOptionalString(w, m.after)
     w.u32(m.limit)
+    writeFence(w, m.replicas)
   },
   read(r) {
     const transferId = r.u64()
     const partition = r.u32()
     const after = readOptionalString(r)
     const limit = r.u32()
-    return after === undefined
-      ? { type: 'handoff-request', transferId, partition, limit }
-      : { type: 'handoff-request', transferId, partition, after, limit }
+    const replicas = readFence(r)
+    const m: { -readonly [K in keyof HandoffRequestMessage]: HandoffRequestMessage[K] } = {
+      type: 'handoff-request',
+      transferId,
+      partition,
+      limit,
+    }
+    if (after !== undefined) m.after = after
+    if (replicas !== undefined) m.replicas = replicas
+    return m
   },
 }
 

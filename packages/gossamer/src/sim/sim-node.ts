@@ -28,8 +28,10 @@
  *   the runtime's wait is drained by plain puts. A node that joins with an empty store (or
  *   after having been removed) streams its partitions in; one restarting on its data plans
  *   from its persisted ownership set (`ownersBeforeStart`). Receivers stream from the leaving
- *   owners too (`holders`), then from the other owners (`owners`), and a source whose copy may
- *   be incomplete says so on its pages (`handoffSourceIsPartial`);
+ *   owners too (`holders`), then from the other owners (`owners`), a source whose copy may
+ *   be incomplete says so on its pages (`handoffSourceIsPartial`), and a source that places
+ *   the partition on other replicas than the receiver refuses (the hand-off fence,
+ *   `handoffSourceRefusal`), the receiver then pushing/pulling ownership state with it;
  * - graceful leave (`leave`), as `ClusterRuntime.leave`: mark `leaving`, wait (bounded by
  *   `leaveTimeoutMs`) until every outbound hand-off is done and every hint delivered, mark
  *   `removed`, leave memberlist, stop.
@@ -74,6 +76,7 @@ import { HintedHandoff, type HintWrite, MemoryHintStore } from '../replication/h
 import type {
   AfterPersist,
   GetMessage,
+  HandoffRequestMessage,
   KeyedRecord,
   Outgoing,
   PutMessage,
@@ -246,6 +249,10 @@ export class SimNode {
   #persistedOwners: readonly string[] | undefined
   #rejoinedAfterRemoval = false
   readonly #handOffSinceMs = new Map<number, number>()
+  // Hand-off requests waiting for the writes this node took before it applied its current
+  // placement to commit (`#barrierAfterPlacement`); undefined when nothing waits for a commit.
+  #placementCommit: Array<() => void> | undefined
+  #placementGeneration = 0
   readonly #draining = new Set<number>()
   #nextDrainCheckMs = 0
   #onGone: (() => void) | undefined
@@ -374,6 +381,7 @@ export class SimNode {
     this.#inFlightBatch = []
     this.#nextBatch = []
     this.#isDiskBusy = false
+    this.#placementCommit = undefined
     this.#gossipTickAtMs = undefined
     this.#writes = new Map()
     this.#reads = new Map()
@@ -568,6 +576,7 @@ export class SimNode {
 
   /** The driver's `applyPlacement`: anti-entropy partitions, then the rebalance plan. */
   #applyPlacement(next: Placement, previous: Placement | undefined): void {
+    this.#barrierAfterPlacement()
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
       const replicas = next.preferenceList(partition)
@@ -595,6 +604,29 @@ export class SimNode {
         holders: namesInState(this.ownership, 'leaving'),
         owners: next.owners,
       }),
+    )
+  }
+
+  /**
+   * The driver's placement barrier: hand-off pages are served only once every write this node
+   * took before it applied the placement now in force has committed. A replica put decided under
+   * the older placement (from a coordinator on the old view, before this node learnt the change)
+   * may still be committing when the first page is read; the pass would miss it, and the put is
+   * acknowledged once it commits (the hand-off fence passes by then). A no-op commit queued now
+   * completes after every write queued before it (batches commit in order).
+   */
+  #barrierAfterPlacement(): void {
+    if (this.#inFlightBatch.length + this.#nextBatch.length === 0) return
+    const generation = ++this.#placementGeneration
+    this.#placementCommit ??= []
+    this.#commit(
+      () => {},
+      () => {
+        if (generation !== this.#placementGeneration) return // a later placement's barrier
+        const waiting = this.#placementCommit ?? []
+        this.#placementCommit = undefined
+        for (const serve of waiting) serve()
+      },
     )
   }
 
@@ -655,8 +687,12 @@ export class SimNode {
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
         this.#runRebalance(this.rebalance.onBatch(out.to, batch, this.wallMs()))
       },
-      onFailure: () => {
-        if (out.message.type === 'handoff-request') this.rebalance.onFailure(out.to)
+      onFailure: (_why, answered) => {
+        if (out.message.type !== 'handoff-request') return
+        this.rebalance.onFailure(out.to)
+        // As the driver: a source that refused (not joined, or on another view of the
+        // partition's replicas) and this node push/pull ownership state now.
+        if (answered === true) this.#syncOwnershipWith([out.to])
       },
     })
   }
@@ -825,6 +861,7 @@ export class SimNode {
     this.#inFlightBatch = []
     this.#nextBatch = []
     this.#isDiskBusy = false
+    this.#placementCommit = undefined
     this.isUp = false
     this.joined = false
     this.isLeaving = false
@@ -922,6 +959,8 @@ export class SimNode {
       isReachable: this.isReachable,
       hlc: this.hlc,
       version,
+      // A retry follows an unknown outcome: no 412 after it (swarm seed 5096).
+      earlierAttemptMayHaveApplied: retries > 0,
       nowMs: this.wallMs(),
       deadlineMs,
     })
@@ -949,11 +988,17 @@ export class SimNode {
     const delayMs = refusalRetryDelayMs({ result, retries, nowMs: this.wallMs(), deadlineMs })
     if (delayMs === undefined) return undefined
     this.stats.refusalRetries++
-    // Off with the reconnect, as the runtime's.
-    if (this.#world.options.reconnectIntervalMs <= 0) return delayMs
+    this.#syncOwnershipWith(replicas)
+    return delayMs
+  }
+
+  // `Membership.syncWith`: push/pull ownership state with the live nodes of `nodes`, each at
+  // most once a second; off with the reconnect, as the runtime's.
+  #syncOwnershipWith(nodes: readonly string[]): void {
+    if (this.#world.options.reconnectIntervalMs <= 0) return
     const targets = ownershipSyncTargets({
       self: this.name,
-      candidates: replicas,
+      candidates: nodes,
       isLive: this.isReachable,
       lastSyncMs: this.#lastSyncMs,
       nowMs: this.#world.queue.nowMs,
@@ -962,7 +1007,6 @@ export class SimNode {
       this.core.join(targets.map((node) => this.#world.addressOf(node)))
       this.afterCall()
     }
-    return delayMs
   }
 
   #lastSyncMs = new Map<string, number>()
@@ -1158,25 +1202,12 @@ export class SimNode {
         this.#persistAll(step.persist, () => respond.reply(reply))
         break
       }
-      case 'handoff-request': {
-        // As the driver: a node that does not know what it holds serves no pages, and one
-        // whose copy may be incomplete says so on every page.
-        const holding = this.#holdingOf(message.partition)
-        const refusal = handoffSourceRefusal(holding)
-        if (refusal !== undefined) {
-          respond.fail(`handoff-request refused: ${refusal}`)
-          break
-        }
-        const answer = answerHandoffRequest({
-          store: this.#partitions.reader(message.partition, this.engine),
-          request: message,
-          partitionOf: (key) => this.placement.partitionOf(key),
-          nowMs: this.wallMs(),
-          partial: handoffSourceIsPartial(holding),
-        })
-        respond.reply(answer)
+      case 'handoff-request':
+        // As the driver: after the writes taken under an earlier placement have committed.
+        if (this.#placementCommit !== undefined) {
+          this.#placementCommit.push(() => this.#serveHandoff(message, respond))
+        } else this.#serveHandoff(message, respond)
         break
-      }
       case 'handoff-done':
         this.#runRebalance(this.rebalance.onHandoffDone(from, message))
         respond.reply(undefined)
@@ -1184,6 +1215,26 @@ export class SimNode {
       default:
         respond.reply(undefined) // replies never arrive as requests
     }
+  }
+
+  // As the driver: a node that does not know what it holds, or that places the partition on
+  // other replicas than the receiver (the hand-off fence), serves no pages, and one whose copy
+  // may be incomplete says so on every page.
+  #serveHandoff(message: HandoffRequestMessage, respond: Responder): void {
+    const holding = this.#holdingOf(message.partition)
+    const refusal = handoffSourceRefusal(holding, message.replicas)
+    if (refusal !== undefined) {
+      respond.fail(`handoff-request refused: ${refusal}`)
+      return
+    }
+    const answer = answerHandoffRequest({
+      store: this.#partitions.reader(message.partition, this.engine),
+      request: message,
+      partitionOf: (key) => this.placement.partitionOf(key),
+      nowMs: this.wallMs(),
+      partial: handoffSourceIsPartial(holding),
+    })
+    respond.reply(answer)
   }
 
   /**

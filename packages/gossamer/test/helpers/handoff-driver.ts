@@ -1,8 +1,8 @@
 // Drives a receiver's hand-off transfers through the shared cores as the drivers do, for the
-// rebalancing tests: every `handoff-request` is refused when `handoffSourceRefusal` says so (or
-// the source is unreachable), otherwise answered by `answerHandoffRequest` with the pages
-// marked `partial` when `handoffSourceIsPartial` says the source's copy may be incomplete;
-// every page is persisted into `target` and reported durable.
+// rebalancing tests: every `handoff-request` is refused when `handoffSourceRefusal` says so (its
+// hand-off fence included), or fails when the source is unreachable; otherwise it is answered by
+// `answerHandoffRequest`, with the pages marked `partial` when `handoffSourceIsPartial` says the
+// source's copy may be incomplete; every page is persisted into `target` and reported durable.
 import type { HandoffPersist, Rebalance } from '../../src/replication/rebalance.ts'
 import { answerHandoffRequest } from '../../src/replication/rebalance.ts'
 import {
@@ -17,7 +17,8 @@ import type { MemoryEngine } from '../../src/storage/memory-engine.ts'
 /** A source as the receiver finds it: its store, its view of the partition, reachable or not. */
 export interface HandoffSource {
   readonly engine: MemoryEngine
-  readonly view: PartitionHolding
+  /** Mutable: a source learns a change (its view moves on) while the receiver streams. */
+  view: PartitionHolding
   reachable: boolean
 }
 
@@ -38,6 +39,11 @@ export function driveHandoffs(input: {
   readonly tickMs?: number | undefined
   readonly ticks?: number | undefined
   readonly isOwner?: ((node: string) => boolean) | undefined
+  /**
+   * A reachable source refused a request (`handoffSourceRefusal`): what the drivers do next
+   * (push/pull ownership state with it), e.g. let the test update the source's view.
+   */
+  readonly onRefusal?: ((source: string, nowMs: number) => void) | undefined
 }) {
   const { receiver, sources, target } = input
   let nowMs = input.nowMs ?? 0
@@ -45,6 +51,7 @@ export function driveHandoffs(input: {
   const isReachable = (node: string) => sources.get(node)?.reachable ?? false
   const done: Array<{ to: string; held: StoredRecord | undefined }> = []
   const passes: Array<{ from: string; partial: boolean }> = []
+  const refusals: string[] = []
   const persistAll = (persist: readonly HandoffPersist[], queue: unknown[]) => {
     for (const step of persist) {
       if (step.entries.length > 0) target.writeBatchSync(step.entries)
@@ -67,9 +74,13 @@ export function driveHandoffs(input: {
       if (
         source === undefined ||
         !source.reachable ||
-        handoffSourceRefusal(source.view) !== undefined
+        handoffSourceRefusal(source.view, out.message.replicas) !== undefined
       ) {
         receiver.onFailure(out.to)
+        if (source?.reachable === true) {
+          refusals.push(out.to)
+          input.onRefusal?.(out.to, nowMs)
+        }
         continue
       }
       const batch = answerHandoffRequest({
@@ -87,5 +98,5 @@ export function driveHandoffs(input: {
     if (receiver.stateOf(input.partition) === 'received') break
     nowMs += tickMs
   }
-  return { done, passes, nowMs }
+  return { done, passes, refusals, nowMs }
 }

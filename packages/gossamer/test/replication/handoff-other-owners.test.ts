@@ -47,8 +47,13 @@ function engineWith(record: StoredRecord | undefined): MemoryEngine {
 }
 
 /** A source's view of partition P under the placement of every owner. */
-function view(self: string, kind: 'handing-off' | 'receiving' | 'leftovers' | 'unjoined') {
-  const replicas = next.preferenceList(P)
+function view(
+  self: string,
+  kind: 'handing-off' | 'receiving' | 'leftovers' | 'unjoined',
+  // The partition's replicas in the source's applied placement: the receiver's (one view), so
+  // that the hand-off fence lets it serve.
+  replicas: readonly string[] = next.preferenceList(P),
+) {
   const holding: PartitionHolding = {
     self,
     replicas: kind === 'unjoined' ? undefined : replicas,
@@ -237,20 +242,33 @@ describe('replication/rebalance: an old replica that left for good is not waited
   // partial pages, n4 a complete pass; n5, the third, drained its copy to the new replicas with
   // plain puts (n2 among them), dropped it and left, so it never answers. Waiting for it "as
   // long as it takes" never ended once it was out of the ownership set.
+  const replicas = ['n2', 'n3', 'n4']
   function receiverOf() {
     const receiver = new Rebalance({ self: 'n2', config: { requestTimeoutMs: 1_000 } })
     receiver.applyPlan(
       { moves: [{ partition: P, to: 'n2', sources: ['n1', 'n5', 'n4'] }], drops: [] },
-      { newReplicas: () => ['n2', 'n3', 'n4'], holders: [], owners: ['n2', 'n3', 'n4'] },
+      { newReplicas: () => replicas, holders: [], owners: replicas },
     )
     return receiver
   }
   const sources = () =>
     new Map<string, Source>([
-      ['n1', { engine: engineWith(undefined), view: view('n1', 'leftovers'), reachable: true }],
-      ['n5', { engine: engineWith(PUT), view: view('n5', 'handing-off'), reachable: false }],
-      ['n4', { engine: engineWith(PUT), view: view('n4', 'handing-off'), reachable: true }],
-      ['n3', { engine: engineWith(undefined), view: view('n3', 'receiving'), reachable: true }],
+      [
+        'n1',
+        { engine: engineWith(undefined), view: view('n1', 'leftovers', replicas), reachable: true },
+      ],
+      [
+        'n5',
+        { engine: engineWith(PUT), view: view('n5', 'handing-off', replicas), reachable: false },
+      ],
+      [
+        'n4',
+        { engine: engineWith(PUT), view: view('n4', 'handing-off', replicas), reachable: true },
+      ],
+      [
+        'n3',
+        { engine: engineWith(undefined), view: view('n3', 'receiving', replicas), reachable: true },
+      ],
     ])
 
   it('waits for an unreachable old replica while it is an owner', () => {

@@ -43,10 +43,16 @@ function engineWith(record: StoredRecord | undefined): MemoryEngine {
 }
 
 /** A source's view of partition P: a complete holder (a leaver handing it off) or a receiver. */
-function view(self: string, kind: 'handing-off' | 'receiving' | 'dropped'): PartitionHolding {
+function view(
+  self: string,
+  kind: 'handing-off' | 'receiving' | 'dropped',
+  // The partition's replicas in the source's applied placement: the receiver's (one view), so
+  // that the hand-off fence lets it serve.
+  replicas: readonly string[] = ['n2', 'n3', 'n6'],
+): PartitionHolding {
   return {
     self,
-    replicas: ['n2', 'n3', 'n6'],
+    replicas,
     handoff: kind,
     readQuorum: kind === 'receiving' ? { sources: ['n2', 'n6'], needed: 2 } : undefined,
   }
@@ -133,10 +139,20 @@ describe('replication/rebalance: the only member left restarting on its data (si
     })
     assert.equal(receiver.stateOf(P), 'pending', 'not answered as a complete replica')
     // n3 crashed while leaving; n4 and n5 hand the partition off with the delete.
+    const replicas = next.preferenceList(P) // ['n6']: the leavers know n6 is the only member
     const sources = new Map<string, Source>([
-      ['n3', { engine: engineWith(PUT), view: view('n3', 'handing-off'), reachable: false }],
-      ['n4', { engine: engineWith(DELETE), view: view('n4', 'handing-off'), reachable: true }],
-      ['n5', { engine: engineWith(DELETE), view: view('n5', 'handing-off'), reachable: true }],
+      [
+        'n3',
+        { engine: engineWith(PUT), view: view('n3', 'handing-off', replicas), reachable: false },
+      ],
+      [
+        'n4',
+        { engine: engineWith(DELETE), view: view('n4', 'handing-off', replicas), reachable: true },
+      ],
+      [
+        'n5',
+        { engine: engineWith(DELETE), view: view('n5', 'handing-off', replicas), reachable: true },
+      ],
     ])
     const target = engineWith(PUT) // n6's copy from before it went down
     const result = run(receiver, sources, target)

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ReplicaReport } from '../../src/replication/consistency.ts'
 import {
+  type CoordinatorStep,
   REFUSAL_RETRIES_MAX,
   type ReadResult,
   refusalRetryDelayMs,
@@ -178,5 +179,80 @@ describe('replication: a write retried after fence refusals', () => {
     assert.deepEqual(retry.record.version, firstResult.version)
     const retried = putThrough(retry, { a: NEW, b: NEW, c: OLD, d: NEW })
     assert.ok(retried?.ok, 'acknowledged by the new replicas')
+  })
+})
+
+/**
+ * Whole-cluster sim swarm seed 5096: two If-None-Match puts of k12 through n4, the replicas
+ * {n4, n1, n3}. The second one's first attempt found n4 holding the first (condition failed),
+ * n1 refused it, and its put to n3 timed out (it may have been applied): an unknown outcome, so
+ * the copy for n1 went to the fallback n2 as a hint, delivered later without the condition. Its
+ * retry found n4 and n3 rejecting the condition and n1 refusing again, and answered 412; the
+ * hint reached n1 and won by last-writer-wins, and the "definitely failed" put became the
+ * key's value (a phantom).
+ */
+describe('replication: a conditional write retried after an unknown outcome (sim swarm seed 5096)', () => {
+  const replicas = ['n4', 'n1', 'n3']
+  const version = { wallMs: 1_700_000_030_019, logical: 0, nodeId: 'n4' }
+  function attempt(input: { retry: boolean; earlierAttemptMayHaveApplied?: boolean }) {
+    const write = new WriteCoordinator({
+      requestId: 115,
+      key: 'k12',
+      value: new Uint8Array([57]),
+      condition: { kind: 'absent' },
+      w: 'quorum',
+      replicas,
+      fallbacks: ['n2'],
+      isReachable: () => true,
+      hlc: { now: () => version },
+      version,
+      ...(input.earlierAttemptMayHaveApplied === undefined
+        ? {}
+        : { earlierAttemptMayHaveApplied: input.earlierAttemptMayHaveApplied }),
+      nowMs: 30_019,
+      deadlineMs: 31_019,
+    })
+    const sent: PutMessage[] = []
+    let result: WriteResult | undefined
+    const take = (step: CoordinatorStep<WriteResult>) => {
+      for (const out of step.send) sent.push(out.message as PutMessage)
+      result = step.completed ?? result
+    }
+    const reply = (from: string, status: 'condition_failed' | 'refused') =>
+      take(write.onReply(from, { type: 'put-reply', requestId: 115, status }, 30_100))
+    take(write.start())
+    reply('n4', 'condition_failed')
+    reply('n1', 'refused')
+    if (input.retry) reply('n3', 'condition_failed')
+    else take(write.onFailure('n3', 30_500)) // timed out: it may have been applied
+    return { result, hints: sent.filter((put) => put.hintFor !== undefined) }
+  }
+
+  it('the first attempt is an unknown outcome, and its copy for n1 goes to a fallback as a hint', () => {
+    const first = attempt({ retry: false })
+    assert.ok(first.result !== undefined && !first.result.ok)
+    assert.equal(first.result.error.code, 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
+    assert.deepEqual(
+      first.hints.map((put) => put.hintFor),
+      ['n1'],
+      'a hint for n1, delivered later without the condition',
+    )
+    assert.equal(
+      refusalRetryDelayMs({ result: first.result, retries: 0, nowMs: 30_500, deadlineMs: 31_019 }),
+      100,
+    )
+  })
+
+  it('without the earlier attempt counted, the retry answers 412 (the failure)', () => {
+    const retry = attempt({ retry: true })
+    assert.ok(retry.result !== undefined && !retry.result.ok)
+    assert.equal(retry.result.error.code, 'GOSSAMER_ERR_PRECONDITION_FAILED')
+    assert.deepEqual(retry.hints, [], 'no hint of its own: nothing seems applied')
+  })
+
+  it('the retry answers an unknown outcome, never 412', () => {
+    const retry = attempt({ retry: true, earlierAttemptMayHaveApplied: true })
+    assert.ok(retry.result !== undefined && !retry.result.ok)
+    assert.equal(retry.result.error.code, 'GOSSAMER_ERR_QUORUM_NOT_REACHED')
   })
 })

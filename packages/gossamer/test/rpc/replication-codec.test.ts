@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import type { Version } from '../../src/hlc/version.ts'
 import type {
+  HandoffRequestMessage,
   KeyedRecord,
   KeyVersion,
   ReplicationMessage,
@@ -81,8 +82,15 @@ function compact<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
-// A placement fence (`PutMessage.replicas`, `GetMessage.replicas`).
+// A placement fence (`PutMessage.replicas`, `GetMessage.replicas`) or a hand-off fence
+// (`HandoffRequestMessage.replicas`).
 const fence = fc.option(fc.array(node, { maxLength: 5 }), { nil: undefined })
+
+const handoffRequest: fc.Arbitrary<HandoffRequestMessage> = fc
+  .tuple(id, u32, fc.option(key, { nil: undefined }), u32, fence)
+  .map(([transferId, partition, after, limit, replicas]) =>
+    compact({ type: 'handoff-request' as const, transferId, partition, after, limit, replicas }),
+  )
 
 const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
   fc
@@ -177,11 +185,7 @@ const message: fc.Arbitrary<ReplicationMessage> = fc.oneof(
     partition,
     records,
   })),
-  fc
-    .tuple(id, u32, fc.option(key, { nil: undefined }), u32)
-    .map(([transferId, partition, after, limit]) =>
-      compact({ type: 'handoff-request' as const, transferId, partition, after, limit }),
-    ),
+  handoffRequest,
   fc
     .tuple(
       id,
@@ -213,6 +217,52 @@ test('every replication message round-trips through the generic encode/decode pa
     { numRuns: 1000 },
   )
   assert.deepEqual([...seen].sort(), [...ALL_TYPES].sort(), 'every message type was generated')
+})
+
+test('a handoff-request keeps its hand-off fence (absent, empty or a list of names) on the wire', () => {
+  let fenced = 0
+  fc.assert(
+    fc.property(node, handoffRequest, (from, m) => {
+      if (m.replicas !== undefined) fenced += 1
+      const payload = encodeRequest('handoffRequest', { from, message: m })
+      assert.deepEqual(decodeRequest('handoffRequest', payload), {
+        ok: true,
+        value: { from, message: m },
+      })
+    }),
+    { numRuns: 500 },
+  )
+  assert.ok(fenced > 0, 'fenced requests were generated')
+  // The fence is the request's last field: its flag byte is the payload's last byte when absent.
+  const message: HandoffRequestMessage = {
+    type: 'handoff-request',
+    transferId: 5,
+    partition: 1,
+    limit: 500,
+    replicas: ['e', 'd', 'a'],
+  }
+  const unfenced = encodeRequest('handoffRequest', {
+    from: 'd',
+    message: { ...message, replicas: undefined },
+  })
+  assert.equal(unfenced.at(-1), 0)
+  const fencedPayload = encodeRequest('handoffRequest', { from: 'd', message })
+  assert.deepEqual(decodeRequest('handoffRequest', fencedPayload), {
+    ok: true,
+    value: { from: 'd', message },
+  })
+  // A fence flag other than 0 or 1 is malformed, as is a fence list cut short: decode errors.
+  const badFlag = unfenced.slice()
+  badFlag[badFlag.length - 1] = 2
+  assert.equal(decodeRequest('handoffRequest', badFlag).ok, false)
+  assert.equal(
+    decodeRequest('handoffRequest', fencedPayload.subarray(0, fencedPayload.length - 1)).ok,
+    false,
+  )
+  // A fence that names a node with invalid UTF-8 is malformed too.
+  const badName = fencedPayload.slice()
+  badName[badName.length - 1] = 0xff
+  assert.equal(decodeRequest('handoffRequest', badName).ok, false)
 })
 
 test('a batched put of many records round-trips in one payload', () => {

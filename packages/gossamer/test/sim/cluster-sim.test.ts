@@ -403,6 +403,20 @@ describe('whole-cluster simulation: membership changes, TTLs, conditional writes
     assert.ok((result.faults.leave ?? 0) >= 1, 'a node left')
   })
 
+  // 5096 (swarm) — an If-None-Match put of k12 through n4: its first attempt failed with an
+  //     unknown outcome (n4 rejected the condition, the put to n1 failed in the transport, n3
+  //     refused it by the fence), and its copy for n1 went to the fallback n2 as a hint; the
+  //     retry (refusalRetryDelayMs) found n4 and n3 rejecting the condition and n1 unreachable,
+  //     and answered 412, while the hint was delivered and the value became the key's (phantom).
+  //     A write coordinated again after an unknown outcome never answers 412 now
+  //     (docs/simulation.md finding 24; coordinator.ts `earlierAttemptMayHaveApplied`;
+  //     test/replication/refusal-retry.test.ts).
+  it('a conditional put retried after an unknown outcome is never answered 412 (regression swarm seed 5096)', () => {
+    const result = runSimulation(swarmOptions('5096'), { isLogging: false })
+    assert.ok(result.ok, `${explain(result)} --swarm`)
+    assert.ok(result.history.failed > 0, 'some conditional puts failed')
+  })
+
   it('hints held for a node that left the ownership set are re-targeted to the current replicas (swarm seed 1009)', () => {
     // Before, such hints were never delivered nor deleted, and convergence had to ignore them.
     // Now every hint must be delivered before the run counts as converged (checks.ts).

@@ -116,7 +116,8 @@ export interface ReplicationDriverComponents {
   readonly onStorageFailure?: ((error: unknown) => void) | undefined
   /**
    * Exchanges ownership state with these nodes now (memberlist push/pull): called before a
-   * request they refused is retried (`refusalRetryDelayMs`).
+   * request they refused is retried (`refusalRetryDelayMs`), and when a hand-off source refuses
+   * a `handoff-request` (`handoffSourceRefusal`).
    */
   readonly syncOwnership?: ((nodes: readonly string[]) => void) | undefined
 }
@@ -249,6 +250,13 @@ export class ReplicationDriver {
   readonly #handoffTokensPerTick: number
   readonly #handoffTokensMax: number
   readonly #handoffWaiting = new Map<number, Outgoing>()
+  // The last write handed to the engine (`#persist`). The engine commits its writes in the order
+  // they were handed to it (lmdb-js commits its asynchronous write blocks in order), so once
+  // this one settles, every earlier one has.
+  #lastWrite: Promise<unknown> = Promise.resolve()
+  // Settles once every write this node handed the engine before it applied the placement now
+  // in force has settled (`applyPlacement`): hand-off pages wait for it (`#writesBeforePlacement`).
+  #placementWrites: Promise<unknown> = Promise.resolve()
   #isClosed = false
 
   private constructor(
@@ -394,6 +402,10 @@ export class ReplicationDriver {
     holders: readonly string[] = [],
   ): void {
     this.#placement = next
+    this.#placementWrites = this.#lastWrite.then(
+      () => {},
+      () => {},
+    )
     const self = this.#c.self
     const partitions: Array<{ partition: number; peers: string[] }> = []
     for (let partition = 0; partition < next.partitionCount; partition++) {
@@ -478,6 +490,8 @@ export class ReplicationDriver {
       isReachable: this.#c.isReachable,
       hlc: this.#c.hlc,
       version,
+      // A retry follows an unknown outcome: no 412 after it (swarm seed 5096).
+      earlierAttemptMayHaveApplied: retries > 0,
       nowMs: this.#c.nowMs(),
       deadlineMs,
     })
@@ -670,7 +684,9 @@ export class ReplicationDriver {
       // single-replica PUT: docs/performance.md).
       const local = new LocalWrite(requestId, deadlineMs, version, this.#c.self, resolve)
       this.#writes.set(requestId, local)
-      this.#c.engine.write({ key: input.key, record, condition: input.condition }).then(
+      const written = this.#c.engine.write({ key: input.key, record, condition: input.condition })
+      this.#lastWrite = written // hand-off pages wait for it after a placement change
+      written.then(
         (outcome) => {
           this.#writes.delete(requestId)
           this.#complete(local, localWriteResult(outcome, version, this.#localAcked))
@@ -729,10 +745,13 @@ export class ReplicationDriver {
         return step.send.find((out) => out.to === from)?.message
       }
       case 'handoff-request': {
-        // A node that does not know what it holds serves no pages (`handoffSourceRefusal`),
-        // and one whose copy may be incomplete says so on every page (`handoffSourceIsPartial`).
+        await this.#writesBeforePlacement()
+        // A node that does not know what it holds, or that places the partition on other
+        // replicas than the receiver (the hand-off fence), serves no pages
+        // (`handoffSourceRefusal`), and one whose copy may be incomplete says so on every page
+        // (`handoffSourceIsPartial`).
         const holding = this.#holdingOf(message.partition)
-        const refusal = handoffSourceRefusal(holding)
+        const refusal = handoffSourceRefusal(holding, message.replicas)
         if (refusal !== undefined) {
           throw new Error(`handoff-request for partition ${message.partition} refused: ${refusal}`)
         }
@@ -740,7 +759,7 @@ export class ReplicationDriver {
           store: this.#index.reader(message.partition, this.#c.engine),
           request: message,
           partitionOf: (key) => this.#c.placement().partitionOf(key),
-          nowMs,
+          nowMs: this.#c.nowMs(),
           partial: handoffSourceIsPartial(holding),
         })
       }
@@ -1011,11 +1030,27 @@ export class ReplicationDriver {
     for (const step of steps) await this.#persist(step.entries)
   }
 
+  // Waits until every write this node took before it applied the placement now in force is
+  // durable (again, if the placement changed meanwhile). A replica put decided under an older
+  // placement (from a coordinator on the old view, before this node learnt the change) may
+  // still be committing when a receiver asks for its first page: the page would miss it, and the
+  // put is acknowledged once it commits, while the hand-off fence already lets this node serve.
+  async #writesBeforePlacement(): Promise<void> {
+    let barrier = this.#placementWrites
+    await barrier
+    while (barrier !== this.#placementWrites) {
+      barrier = this.#placementWrites
+      await barrier
+    }
+  }
+
   async #persist(entries: readonly WriteEntry[]): Promise<readonly WriteOutcome[]> {
     if (entries.length === 0) return []
     for (const entry of entries) this.#index.add(entry.key)
     try {
-      return await this.#c.engine.writeBatch(entries)
+      const written = this.#c.engine.writeBatch(entries)
+      this.#lastWrite = written
+      return await written
     } catch (error) {
       this.#c.onStorageFailure?.(error)
       throw error
@@ -1347,8 +1382,16 @@ export class ReplicationDriver {
         const batch = { ...reply, entries: this.#withoutSkewed(reply.entries) }
         this.#runRebalance(this.#rebalance.onBatch(out.to, batch, this.#now()))
       },
-      () => {
-        if (out.message.type === 'handoff-request') this.#rebalance.onFailure(out.to)
+      (error) => {
+        if (out.message.type !== 'handoff-request') return
+        this.#rebalance.onFailure(out.to)
+        // A source that refused (`handoffSourceRefusal`: not joined yet, or on another view of
+        // the partition's replicas) and this node exchange ownership state now, so the one that
+        // is behind learns the other's view before the request is asked again, instead of at the
+        // next push/pull (up to 30 s, past the old replicas' drain wait).
+        if (error instanceof RpcError && error.code === RPC_ERROR_CODES.remote) {
+          this.#c.syncOwnership?.([out.to])
+        }
       },
     )
   }
