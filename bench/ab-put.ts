@@ -14,8 +14,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
-import { join, resolve } from 'node:path'
-import { loadPuts, machine, median, type Server, startServer, stopServer } from './lib.ts'
+import { join } from 'node:path'
+import { loadPuts, machine, median, type Server, startNamedServer, stopServer } from './lib.ts'
 
 const specs = (process.env.AB_SERVERS ?? 'bare,.').split(',')
 const keyCount = Number(process.env.BENCH_KEYS ?? 100_000)
@@ -28,23 +28,7 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-ab-'))
 const servers: Server[] = []
 try {
   for (const [i, spec] of specs.entries()) {
-    const dataDir = join(tmp, `server-${i}`)
-    servers.push(
-      spec === 'bare'
-        ? await startServer('bare', ['bench/bare-server.ts', dataDir])
-        : await startServer(`gossamer@${spec}`, [
-            resolve(spec, 'packages/gossamer/bin/gossamer.js'),
-            'agent',
-            '--name',
-            'bench',
-            '--http-port',
-            '0',
-            '--data-dir',
-            dataDir,
-            '--log-level',
-            'warn',
-          ]),
-    )
+    servers.push(await startNamedServer(spec, join(tmp, `server-${i}`)))
   }
   const put = (s: Server, opts: { amount?: number; durationSec?: number; sequential?: boolean }) =>
     loadPuts(s, { connections, keyCount, value, ...opts })

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import os from 'node:os'
+import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 
@@ -49,6 +50,26 @@ export async function startServer(
     })
   })
   return { name, http: String(info.http), child, info }
+}
+
+/**
+ * Starts the server a same-run comparison names: `bare` (the bare Fastify + LMDB handler), or a
+ * Gossamer source tree (`.`, or a worktree of another commit) as one single node on `dataDir`.
+ */
+export function startNamedServer(spec: string, dataDir: string): Promise<Server> {
+  if (spec === 'bare') return startServer('bare', ['bench/bare-server.ts', dataDir])
+  return startServer(`gossamer@${spec}`, [
+    resolve(spec, 'packages/gossamer/bin/gossamer.js'),
+    'agent',
+    '--name',
+    'bench',
+    '--http-port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--log-level',
+    'warn',
+  ])
 }
 
 /** Stops a server by PID and waits (bounded) for it to exit. */

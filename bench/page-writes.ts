@@ -15,8 +15,8 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
-import { join, resolve } from 'node:path'
-import { loadPuts, machine, type Server, startServer, stopServer } from './lib.ts'
+import { join } from 'node:path'
+import { loadPuts, machine, type Server, startNamedServer, stopServer } from './lib.ts'
 
 const specs = (process.env.PW_SERVERS ?? 'bare,.').split(',')
 const keyCount = Number(process.env.BENCH_KEYS ?? 100_000)
@@ -60,22 +60,7 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'gossamer-page-writes-'))
 const servers: Server[] = []
 try {
   for (const [i, spec] of specs.entries()) {
-    const dataDir = join(tmp, `server-${i}`)
-    const server =
-      spec === 'bare'
-        ? await startServer('bare', ['bench/bare-server.ts', dataDir])
-        : await startServer(`gossamer@${spec}`, [
-            resolve(spec, 'packages/gossamer/bin/gossamer.js'),
-            'agent',
-            '--name',
-            'bench',
-            '--http-port',
-            '0',
-            '--data-dir',
-            dataDir,
-            '--log-level',
-            'warn',
-          ])
+    const server = await startNamedServer(spec, join(tmp, `server-${i}`))
     servers.push(server)
     await loadPuts(server, { connections: 50, keyCount, value, amount: keyCount, sequential: true })
   }
