@@ -28,7 +28,8 @@ describe('hlc: versions', () => {
     fc.assert(
       fc.property(versionArb, versionArb, versionArb, (a, b, c) => {
         assert.equal(compareVersions(a, a), 0)
-        assert.equal(Math.sign(compareVersions(a, b)), -Math.sign(compareVersions(b, a)))
+        // `===`, not assert.equal (Object.is): for equal versions the two signs are 0 and -0.
+        assert.ok(Math.sign(compareVersions(a, b)) === -Math.sign(compareVersions(b, a)))
         if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0) {
           assert.ok(compareVersions(a, c) <= 0)
         }
@@ -36,6 +37,12 @@ describe('hlc: versions', () => {
         assert.equal(compareVersions(a, b) === 0, isEqual)
       }),
     )
+  })
+
+  it('compareVersions is antisymmetric for equal versions too (regression: 0 against -0)', () => {
+    const v = { wallMs: 1, logical: 1, nodeId: 'b' }
+    assert.ok(Math.sign(compareVersions(v, { ...v })) === -Math.sign(compareVersions({ ...v }, v)))
+    assert.equal(compareVersions(v, { ...v }), 0)
   })
 
   it('compareVersions orders by wallMs, then logical, then nodeId', () => {
