@@ -120,7 +120,7 @@ export interface LmdbEngineOptions {
 const DATA_END = Buffer.from([0xf5])
 /** First byte of every partition index entry of the old layout (in the root database). */
 const OLD_INDEX_TAG = 0xff
-/** The key holding the index's settings. */
+/** The key that held the index's settings in the old layout (root database). */
 const OLD_INDEX_META_KEY = Buffer.concat([Buffer.from([0xfe]), Buffer.from('partition-index')])
 /**
  * The key of the index's settings, in the index database: one byte, so it sorts before every
@@ -131,7 +131,8 @@ const INDEX_META_KEY = Buffer.from([0])
 const INDEX_LAYOUT = 0x32 // '2'
 /**
  * The named database of the index: ASCII, one byte longer than the longest key an indexed engine
- * accepts (`PARTITION_INDEXED_KEY_BYTES_MAX`), so it can never be a user key (see the header).
+ * accepts (`PARTITION_INDEXED_KEY_BYTES_MAX`); with LMDB's terminating NUL its entry in the root
+ * database is two bytes longer, so it can never be a user key (see the header).
  */
 export const INDEX_DB_NAME = '\u0001gossamer:partition-index:'.padEnd(
   PARTITION_INDEXED_KEY_BYTES_MAX + 1,

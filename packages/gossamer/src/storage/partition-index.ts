@@ -11,8 +11,10 @@ import type { Engine, PartitionIndexOptions, ScanOptions, ScanPage } from './eng
 export const PARTITION_INDEX_PARTITIONS_MAX = 65_536
 
 /**
- * Largest key an engine with a partition index accepts: LMDB's 1978-byte key limit minus the
- * 3-byte index header. The in-memory engine applies the same limit so the engines agree.
+ * Largest key an engine with a partition index accepts. LMDB's keys take at most 1978 bytes and an
+ * index entry adds a 2-byte partition; the limit stays at 1975 (the old layout's 3-byte header)
+ * so that the index database's entry in the LMDB root database (1977 bytes, lmdb-engine.ts) can
+ * never be a user key. The in-memory engine applies the same limit so the engines agree.
  */
 export const PARTITION_INDEXED_KEY_BYTES_MAX = 1975
 
